@@ -1,1 +1,1 @@
-"""placeholder"""
+"""Distributional agents (C51 and ensembles). Not implemented yet."""

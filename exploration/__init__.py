@@ -1,1 +1,1 @@
-"""placeholder"""
+"""Exploration agents (RND with PPO on Atari; guided safe exploration). Not implemented yet."""

@@ -18,6 +18,8 @@ Functions never modify their inputs.
 
 from __future__ import annotations
 
+import numba
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -63,19 +65,6 @@ def _bootstrap(name: str, value: Tensor | None, rewards: Tensor) -> Tensor:
     return _checks.finite(name, value)
 
 
-def _backward_recursion(deltas: Tensor, coef: Tensor, last: Tensor) -> Tensor:
-    """``out[t] = deltas[t] + coef[t] * out[t+1]`` with ``out[T] = last``.
-
-    One fused ``addcmul`` per step writing into the output: this is the whole
-    cost of GAE, so it is kept to a single kernel launch per time step.
-    """
-    out = torch.empty_like(deltas)
-    for t in range(deltas.shape[0] - 1, -1, -1):
-        torch.addcmul(deltas[t], coef[t], last, out=out[t])
-        last = out[t]
-    return out
-
-
 def discounted_returns(
     rewards: Tensor, dones: Tensor, gamma: float, last_value: Tensor | None = None
 ) -> Tensor:
@@ -92,9 +81,11 @@ def discounted_returns(
     Returns:
         ``(T, N)`` returns, same dtype as ``rewards``.
     """
-    rewards, not_done, gamma = _rollout(rewards, dones, gamma)
+    _checks.tensor("rewards", rewards, ndim=(1, 2))
     last = _bootstrap("last_value", last_value, rewards)
-    return _backward_recursion(rewards, gamma * not_done, last)
+    # With V = 0 and lambda = 1, GAE's advantage is exactly the discounted return.
+    advantages, _ = gae(rewards, torch.zeros_like(rewards), dones, last, gamma, 1.0)
+    return advantages
 
 
 def gae(
@@ -113,6 +104,9 @@ def gae(
     ``gamma * V(final_obs)`` to the reward of the truncated step and mark it
     done (see the module docstring).
 
+    On the CPU (float32/float64) one compiled pass computes and checks
+    everything; elsewhere it runs as torch ops on the tensors' device.
+
     Args:
         rewards: ``(T, N)`` or ``(T,)`` float rewards.
         values: same shape, ``V(s_t)`` of the observation the action was taken in.
@@ -126,19 +120,97 @@ def gae(
         ``(advantages, returns)``, both shaped like ``rewards``;
         ``returns = advantages + values`` (the value-function target).
     """
-    rewards, not_done, gamma = _rollout(rewards, dones, gamma)
+    _checks.tensor("rewards", rewards, ndim=(1, 2))
+    if not rewards.is_floating_point():
+        raise TypeError(f"rewards must be a floating tensor, got {rewards.dtype}")
+    gamma = _checks.unit_interval("gamma", gamma)
     lam = _checks.unit_interval("lam", lam)
     _checks.tensor("values", values)
     _checks.same_shape("values", values, "rewards", rewards)
-    _checks.finite("values", values)
-    values = values.to(rewards.dtype)
+    _checks.tensor("dones", dones)
+    _checks.same_shape("dones", dones, "rewards", rewards)
     if last_value is None:
         raise ValueError("last_value is required for gae (use zeros if every episode ended)")
     last = _bootstrap("last_value", last_value, rewards)
+    if rewards.device.type == "cpu" and rewards.dtype in (torch.float32, torch.float64):
+        return _gae_cpu(rewards, values.to(rewards.dtype), dones, last, gamma, lam)
+    return _gae_torch(rewards, values.to(rewards.dtype), dones, last, gamma, lam)
+
+
+def _gae_torch(
+    rewards: Tensor, values: Tensor, dones: Tensor, last: Tensor, gamma: float, lam: float
+) -> tuple[Tensor, Tensor]:
+    _checks.finite("rewards", rewards)
+    _checks.finite("values", values)
+    not_done = 1.0 - _checks.as_float_mask("dones", dones, "rewards", rewards)
     next_values = torch.cat((values[1:], last.unsqueeze(0)), dim=0)
     deltas = rewards + gamma * next_values * not_done - values
-    advantages = _backward_recursion(deltas, (gamma * lam) * not_done, torch.zeros_like(last))
+    coef = (gamma * lam) * not_done
+    advantages = torch.empty_like(deltas)
+    acc = torch.zeros_like(last)
+    for t in range(deltas.shape[0] - 1, -1, -1):
+        torch.addcmul(deltas[t], coef[t], acc, out=advantages[t])
+        acc = advantages[t]
     return advantages, advantages + values
+
+
+_GAE_ERRORS = {
+    1: "rewards contains NaN or inf",
+    2: "values contains NaN or inf",
+    3: "dones must hold only 0/1 (or booleans)",
+}
+
+
+def _gae_cpu(
+    rewards: Tensor, values: Tensor, dones: Tensor, last: Tensor, gamma: float, lam: float
+) -> tuple[Tensor, Tensor]:
+    def as_2d(x: Tensor) -> np.ndarray:
+        a = np.ascontiguousarray(x.detach().numpy())
+        return a.reshape(a.shape[0], -1)
+
+    r, v, d = as_2d(rewards), as_2d(values), as_2d(dones)
+    adv, ret = np.empty_like(r), np.empty_like(r)
+    # Scalars in the arrays' dtype, so float32 data is computed in float32 in
+    # the same order as NumPy/SB3 would (gamma * lam is formed in float64 first).
+    kind = r.dtype.type
+    status = _gae_kernel(
+        r, v, d, last.detach().numpy().reshape(-1).astype(r.dtype), kind(gamma),
+        kind(gamma * lam), kind(0.0), kind(1.0), adv, ret,
+    )
+    if status:
+        raise ValueError(_GAE_ERRORS[status])
+    shape = rewards.shape
+    return torch.from_numpy(adv).reshape(shape), torch.from_numpy(ret).reshape(shape)
+
+
+@numba.njit(cache=True, nogil=True)
+def _gae_kernel(rewards, values, dones, last_value, gamma, gamma_lam, zero, one, adv, ret):
+    """Fused GAE pass over ``(T, N)`` arrays; returns an error code (0: ok)."""
+    n_steps, n_envs = rewards.shape
+    next_value = last_value.copy()
+    acc = np.zeros_like(last_value)
+    for t in range(n_steps - 1, -1, -1):
+        for j in range(n_envs):
+            r = rewards[t, j]
+            v = values[t, j]
+            d = dones[t, j]
+            if not np.isfinite(r):
+                return 1
+            if not np.isfinite(v):
+                return 2
+            if d == 0:
+                not_done = one
+            elif d == 1:
+                not_done = zero
+            else:
+                return 3
+            delta = r + gamma * next_value[j] * not_done - v
+            a = delta + gamma_lam * not_done * acc[j]
+            acc[j] = a
+            adv[t, j] = a
+            ret[t, j] = a + v
+            next_value[j] = v
+    return 0
 
 
 def nstep_returns(

@@ -106,7 +106,7 @@ def aggregate(
 
 
 def _masked_mean(x: Tensor, mask: Tensor) -> float:
-    return float((x * mask).sum() / mask.sum().clamp_min(1.0))
+    return float((x.detach() * mask).sum() / mask.sum().clamp_min(1.0))
 
 
 def reinforce_loss(
@@ -276,8 +276,10 @@ def entropy_loss(logits: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Me
     """
     _checks.tensor("logits", logits)
     logp = torch.log_softmax(logits, dim=-1)
-    p = logp.exp()
-    ent = -torch.where(p > 0, p * logp, torch.zeros_like(p)).sum(dim=-1)
+    # Masked actions have logp = -inf; zero them before the product so that
+    # neither the value nor the gradient sees 0 * inf.
+    finite_logp = torch.where(torch.isfinite(logp), logp, torch.zeros_like(logp))
+    ent = -(logp.exp() * finite_logp).sum(dim=-1)
     if mask is None:
         mean = ent.mean()
     else:

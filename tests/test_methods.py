@@ -101,9 +101,7 @@ def test_reinforce_uses_rewards_as_advantages() -> None:
 def test_reinforce_rej_drops_uniform_groups() -> None:
     # group-mean advantages: g0 (.5, -.5, -.5, .5), g2 (-.25, .75, -.25, -.25); g1 rejected.
     # token_mean over the valid tokens of groups 0 and 2 only: 13 + 12 = 25 tokens
-    adv = torch.tensor(
-        [0.5, -0.5, -0.5, 0.5, 0, 0, 0, 0, -0.25, 0.75, -0.25, -0.25], dtype=F64
-    )
+    adv = torch.tensor([0.5, -0.5, -0.5, 0.5, 0, 0, 0, 0, -0.25, 0.75, -0.25, -0.25], dtype=F64)
     kept_tokens = int(LENGTHS[:4].sum() + LENGTHS[8:].sum())
     assert kept_tokens == 25
     logp = make_logp()
@@ -140,9 +138,7 @@ def test_grpo_gradient_by_hand() -> None:
 
 
 def test_dr_grpo_gradient_by_hand_and_needs_max_len() -> None:
-    adv = torch.tensor(
-        [0.5, -0.5, -0.5, 0.5, 0, 0, 0, 0, -0.25, 0.75, -0.25, -0.25], dtype=F64
-    )
+    adv = torch.tensor([0.5, -0.5, -0.5, 0.5, 0, 0, 0, 0, -0.25, 0.75, -0.25, -0.25], dtype=F64)
     logp = make_logp()
     loss, _ = method_loss("dr_grpo", logp, None, REWARDS, MASK, max_len=8)
     # seq_sum_norm: grad -A * mask / (12 * 8)
@@ -151,7 +147,9 @@ def test_dr_grpo_gradient_by_hand_and_needs_max_len() -> None:
         method_loss("dr_grpo", logp, None, REWARDS, MASK)
 
 
-@pytest.mark.parametrize(("name", "pos", "neg"), [("psr", 1.0, 0.0), ("nsr", 0.0, 1.0), ("w_reinforce", 0.1, 1.0)])
+@pytest.mark.parametrize(
+    ("name", "pos", "neg"), [("psr", 1.0, 0.0), ("nsr", 0.0, 1.0), ("w_reinforce", 0.1, 1.0)]
+)
 def test_sign_methods_by_hand(name: str, pos: float, neg: float) -> None:
     r = REWARDS.reshape(-1)
     adv = torch.where(r > 0, torch.tensor(pos, dtype=F64), torch.tensor(-neg, dtype=F64))

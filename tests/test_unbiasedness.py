@@ -28,17 +28,21 @@ K_ARMS, GROUPS, K = 4, 20_000, 4
 NOISE = 1.0
 # +5 offset: without a baseline every sample pushes all arms up, which costs variance
 MU = torch.tensor([0.0, 0.5, 1.0, 1.5], dtype=F64) + 5.0
+# fixed logits: p ~ (.51, .31, .11, .07), exact gradient ~ (-.19, .04, .07, .08)
+THETA = torch.tensor([1.0, 0.5, -0.5, -1.0], dtype=F64)
 
 
 class Bandit:
     def __init__(self, seed: int) -> None:
         self.gen = torch.Generator().manual_seed(seed)
-        self.theta = torch.randn(K_ARMS, generator=self.gen, dtype=F64)
+        self.theta = THETA.clone()
         self.p = torch.softmax(self.theta, dim=0)
 
     def sample(self, groups: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(arms, rewards)``, both ``(groups, k)``."""
-        arms = torch.multinomial(self.p.expand(groups, K_ARMS), k, replacement=True, generator=self.gen)
+        arms = torch.multinomial(
+            self.p.expand(groups, K_ARMS), k, replacement=True, generator=self.gen
+        )
         noise = NOISE * torch.randn(groups, k, generator=self.gen, dtype=F64)
         return arms, MU[arms] + noise
 
@@ -102,7 +106,7 @@ def test_estimator_is_unbiased(bandit_batch, name: str) -> None:
     adv = estimators(rewards, frozen)[name]
     mean, se = mean_and_se(bandit.per_group(arms, adv))
     exact = bandit.exact_gradient()
-    assert (exact.abs() > 0.01).all()  # a gradient worth estimating
+    assert (exact.abs() > 0.03).all()  # a gradient worth estimating
     assert ((mean - exact).abs() < 4 * se).all(), (name, mean, exact, se)
 
 
