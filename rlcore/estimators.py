@@ -118,7 +118,8 @@ def gae(
 
     Returns:
         ``(advantages, returns)``, both shaped like ``rewards``;
-        ``returns = advantages + values`` (the value-function target).
+        ``returns = advantages + values`` (the value-function target). Inputs
+        are treated as constants: the outputs carry no gradient.
     """
     _checks.tensor("rewards", rewards, ndim=(1, 2))
     if not rewards.is_floating_point():
@@ -137,6 +138,7 @@ def gae(
     return _gae_torch(rewards, values.to(rewards.dtype), dones, last, gamma, lam)
 
 
+@torch.no_grad()
 def _gae_torch(
     rewards: Tensor, values: Tensor, dones: Tensor, last: Tensor, gamma: float, lam: float
 ) -> tuple[Tensor, Tensor]:

@@ -183,7 +183,10 @@ def method_loss(
         kept = method.keep(rewards)
         keep = kept.unsqueeze(1).expand_as(rewards) if kept.dim() == 1 else kept
         keep = keep.reshape(-1).to(logp.dtype)
-    full_mask = torch.ones_like(logp) if mask is None else mask.to(logp.dtype)
+    if mask is None:
+        full_mask = torch.ones_like(logp)
+    else:
+        full_mask = _checks.as_float_mask("mask", mask, "logp", logp).to(logp.dtype)
     full_mask = full_mask * (keep.unsqueeze(1) if logp.dim() == 2 else keep)
     old = logp.detach() if old_logp is None else old_logp
     loss, metrics = method.loss(

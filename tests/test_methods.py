@@ -173,3 +173,16 @@ def test_wrong_logp_row_count() -> None:
 def test_rewards_must_be_two_dimensional() -> None:
     with pytest.raises(ValueError, match="rewards"):
         method_loss("rloo", make_logp(), None, REWARDS.reshape(-1), MASK)
+
+
+@pytest.mark.parametrize("shape", [(L,), (L, L), (B * K, 1)])
+def test_mask_of_wrong_shape_is_rejected(shape: tuple[int, ...]) -> None:
+    # mask must have logp's shape (B*k, L); a (L,) mask must not be silently broadcast
+    # over the rows, and a mismatch must name the argument rather than fail inside torch
+    with pytest.raises(ValueError, match="mask"):
+        method_loss("rloo", make_logp(), None, REWARDS, torch.ones(shape, dtype=F64))
+
+
+def test_non_tensor_mask_is_rejected() -> None:
+    with pytest.raises(TypeError, match="mask"):
+        method_loss("rloo", make_logp(), None, REWARDS, MASK.tolist())
