@@ -1,0 +1,88 @@
+"""What every routing problem provides to the shared model, decoders and trainer.
+
+An *instance batch* is a dict of tensors whose first dimension is the batch
+(``{"locs": (B, n, 2)}`` for TSP). A decoding *state* holds ``k`` parallel
+rollouts per instance, so tensors in it are shaped ``(B, k, ...)``: the encoder
+runs once per instance and all ``k`` rollouts (samples, or POMO's starts)
+share its output.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+
+Instance = dict[str, Tensor]
+
+
+class RoutingProblem(Protocol):
+    """The interface the attention model, the decoders and the trainer rely on."""
+
+    name: str
+    """Short name, e.g. ``"tsp"``."""
+    node_dim: int
+    """Number of input features per node (``node_features``' last dimension)."""
+    coord_keys: tuple[str, ...]
+    """Instance keys holding coordinates (normalised, augmented and plotted)."""
+
+    def generate(self, num: int, size: int, generator: torch.Generator | None = None) -> Instance:
+        """``num`` random instances with ``size`` nodes (the paper's distribution)."""
+        ...
+
+    def node_features(self, inst: Instance) -> Tensor:
+        """``(B, n, node_dim)`` inputs of the encoder."""
+        ...
+
+    def context_dim(self, embed_dim: int) -> int:
+        """Width of :meth:`context`'s output for node embeddings of width ``embed_dim``."""
+        ...
+
+    def starts(self, inst: Instance, num: int) -> Tensor:
+        """``(B, num)`` distinct first nodes for multi-start decoding (POMO)."""
+        ...
+
+    def init_state(self, inst: Instance, k: int) -> Any:
+        """The empty decoding state of ``k`` rollouts per instance."""
+        ...
+
+    def context(self, state: Any, emb: Tensor) -> Tensor | None:
+        """``(B, k, context_width)`` step context, or ``None`` for the learned placeholder."""
+        ...
+
+    def mask(self, state: Any) -> Tensor:
+        """``(B, k, n)`` bool, True where a node may not be chosen next."""
+        ...
+
+    def step(self, state: Any, action: Tensor) -> Any:
+        """Apply ``(B, k)`` chosen nodes."""
+        ...
+
+    def finished(self, state: Any) -> bool:
+        """True when every rollout is complete."""
+        ...
+
+    def cost(self, inst: Instance, tours: Tensor) -> Tensor:
+        """``(B, k)`` cost (minimised) of ``(B, k, T)`` node sequences."""
+        ...
+
+    def check(self, inst: Instance, tours: Tensor) -> None:
+        """Raise ``ValueError`` if any ``(B, k, T)`` solution is infeasible."""
+        ...
+
+
+def gather_nodes(x: Tensor, index: Tensor) -> Tensor:
+    """``x`` ``(B, n, ...)`` at node indices ``(B, k)``: ``(B, k, ...)``."""
+    flat = index.reshape(index.shape[0], -1)
+    expand = flat.view(*flat.shape, *([1] * (x.dim() - 2))).expand(-1, -1, *x.shape[2:])
+    return x.gather(1, expand).view(*index.shape, *x.shape[2:])
+
+
+def tour_length(locs: Tensor, tours: Tensor) -> Tensor:
+    """Length of closed tours: ``locs`` ``(B, n, 2)``, ``tours`` ``(B, k, T)`` -> ``(B, k)``.
+
+    The tour returns from its last node to its first. Float Euclidean distances.
+    """
+    pos = gather_nodes(locs, tours.reshape(tours.shape[0], -1)).view(*tours.shape, locs.shape[-1])
+    return (pos - pos.roll(-1, dims=2)).norm(dim=-1).sum(dim=-1)

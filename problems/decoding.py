@@ -1,0 +1,118 @@
+"""Decoding strategies: greedy, sampling, multi-start (POMO), and x8 symmetry augmentation.
+
+They combine: ``decode(model, inst, "multistart", augment=8)`` runs every node
+as a first node on each of the 8 symmetric copies of every instance and keeps
+the best solution. Large batches are processed in chunks so memory stays
+bounded whatever the number of instances.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from problems.base import Instance
+from problems.model import AttentionModel
+
+__all__ = ["STRATEGIES", "augment", "decode"]
+
+Strategy = Literal["greedy", "sample", "multistart"]
+STRATEGIES: tuple[str, ...] = ("greedy", "sample", "multistart")
+
+
+def _symmetries(xy: Tensor) -> list[Tensor]:
+    """The 8 symmetries of the unit square (identity first)."""
+    x, y = xy[..., :1], xy[..., 1:]
+    pairs = [(x, y), (y, x), (1 - x, y), (y, 1 - x), (x, 1 - y), (1 - y, x), (1 - x, 1 - y),
+             (1 - y, 1 - x)]
+    return [torch.cat(p, dim=-1) for p in pairs]
+
+
+def augment(inst: Instance, coord_keys: tuple[str, ...], num: int) -> Instance:
+    """Stack ``num`` (1, 2, 4 or 8) symmetric copies: ``(num * B, ...)``, copy-major."""
+    if num not in (1, 2, 4, 8):
+        raise ValueError(f"augment must be 1, 2, 4 or 8, got {num}")
+    out = {}
+    for key, value in inst.items():
+        if key in coord_keys:
+            out[key] = torch.cat(_symmetries(value)[:num], dim=0)
+        else:
+            out[key] = value.repeat(num, *([1] * (value.dim() - 1)))
+    return out
+
+
+def _pad_cat(parts: list[Tensor]) -> Tensor:
+    """Concatenate ``(b, T_i)`` node sequences, padding with node 0 (the depot where there is one)."""
+    width = max(p.shape[-1] for p in parts)
+    return torch.cat([torch.nn.functional.pad(p, (0, width - p.shape[-1])) for p in parts])
+
+
+@torch.no_grad()
+def _decode_chunk(
+    model: AttentionModel, inst: Instance, strategy: Strategy, samples: int, augment_num: int,
+    generator: torch.Generator | None,
+) -> tuple[Tensor, Tensor]:
+    problem = model.problem
+    batch = next(iter(inst.values())).shape[0]
+    aug = augment(inst, problem.coord_keys, augment_num)
+    first = None
+    if strategy == "multistart":
+        n = problem.node_features(inst).shape[1]
+        first = problem.starts(aug, n if samples <= 1 else min(samples, n))
+        k = first.shape[1]
+    else:
+        k = samples if strategy == "sample" else 1
+    out = model.rollout(aug, k=k, greedy=strategy != "sample", first=first, generator=generator)
+    cost = problem.cost(aug, out.actions)  # (A * B, k)
+    cost = cost.view(augment_num, batch, k).permute(1, 0, 2).reshape(batch, -1)
+    actions = out.actions.view(augment_num, batch, k, -1).permute(1, 0, 2, 3)
+    best = cost.argmin(dim=1)
+    rows = torch.arange(batch, device=best.device)
+    return actions.reshape(batch, augment_num * k, -1)[rows, best], cost[rows, best]
+
+
+def decode(
+    model: AttentionModel,
+    inst: Instance,
+    strategy: Strategy = "greedy",
+    samples: int = 1,
+    augment: int = 1,
+    batch_size: int = 1000,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Best solution per instance under a decoding strategy.
+
+    Args:
+        model: a trained :class:`~problems.model.AttentionModel` (put in eval mode here).
+        inst: instance batch in the unit square.
+        strategy: ``"greedy"`` (one greedy rollout), ``"sample"`` (``samples``
+            sampled rollouts, best kept) or ``"multistart"`` (a greedy rollout
+            from every possible first node; ``samples > 1`` caps the number of starts).
+        samples: rollouts per instance for ``"sample"``.
+        augment: symmetric copies of each instance (1, 2, 4 or 8); the best is kept.
+        batch_size: instances per chunk; rollouts per chunk are
+            ``batch_size * augment * k``, so lower it for large ``k``.
+        generator: RNG for sampling.
+
+    Returns:
+        ``(actions (B, T), costs (B,))`` in the instance's (normalised) units.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    was_training = model.training
+    model.eval()
+    n_inst = next(iter(inst.values())).shape[0]
+    actions, costs = [], []
+    for i in range(0, n_inst, batch_size):
+        part = {k: v[i : i + batch_size] for k, v in inst.items()}
+        a, c = _decode_chunk(model, part, strategy, samples, augment, generator)
+        actions.append(a)
+        costs.append(c)
+    model.train(was_training)
+    return _pad_cat(actions), torch.cat(costs)

@@ -1,0 +1,213 @@
+"""The attention model of Kool, van Hoof and Welling (ICLR 2019), shared by every problem.
+
+Encoder: a linear node embedding, then 3 layers of 8-head self-attention and a
+512-wide feed-forward block, each followed by a skip connection and batch
+norm. Decoder: one 8-head glimpse from a problem-specific context, then a
+single-head pointer whose logits are clipped with ``10 * tanh``.
+
+Efficiency: the encoder runs once per instance, and the glimpse keys/values
+and the pointer keys are projected once per instance and reused at every
+step. ``k`` rollouts of one instance (samples, or POMO-style starts) share all
+of it: the decoder's queries are ``(B, k, d)`` against ``(B, n, d)`` keys.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from problems.base import Instance, RoutingProblem
+
+__all__ = ["AttentionCritic", "AttentionModel", "ModelConfig", "Rollout"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelConfig:
+    """Architecture hyperparameters (the paper's defaults)."""
+
+    embed_dim: int = 128
+    heads: int = 8
+    layers: int = 3
+    ff_dim: int = 512
+    tanh_clip: float = 10.0
+
+    def __post_init__(self) -> None:
+        for name in ("embed_dim", "heads", "layers", "ff_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.embed_dim % self.heads:
+            raise ValueError(
+                f"embed_dim must be divisible by heads, got {self.embed_dim} and {self.heads}"
+            )
+        if self.tanh_clip <= 0:
+            raise ValueError(f"tanh_clip must be > 0, got {self.tanh_clip}")
+
+
+class _BatchNorm(nn.Module):
+    """Batch norm over every node of the batch, as the paper's encoder uses."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm1d(dim, affine=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.bn(x.reshape(-1, x.shape[-1])).view(x.shape)
+
+
+class _EncoderLayer(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.heads = cfg.heads
+        self.qkv = nn.Linear(cfg.embed_dim, 3 * cfg.embed_dim, bias=False)
+        self.out = nn.Linear(cfg.embed_dim, cfg.embed_dim, bias=False)
+        self.norm1 = _BatchNorm(cfg.embed_dim)
+        self.ff = nn.Sequential(
+            nn.Linear(cfg.embed_dim, cfg.ff_dim), nn.ReLU(), nn.Linear(cfg.ff_dim, cfg.embed_dim)
+        )
+        self.norm2 = _BatchNorm(cfg.embed_dim)
+
+    def forward(self, h: Tensor) -> Tensor:
+        batch, n, d = h.shape
+        q, k, v = self.qkv(h).view(batch, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        att = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(batch, n, d)
+        h = self.norm1(h + self.out(att))
+        return self.norm2(h + self.ff(h))
+
+
+@dataclass
+class _Cache:
+    """Per-instance projections reused at every decoding step."""
+
+    emb: Tensor  # (B, n, d) node embeddings
+    fixed: Tensor  # (B, 1, d) projected graph embedding
+    glimpse_key: Tensor  # (B, H, n, d/H)
+    glimpse_val: Tensor  # (B, H, n, d/H)
+    logit_key: Tensor  # (B, d, n), pre-transposed for the pointer
+
+
+@dataclass
+class Rollout:
+    """``k`` decoded solutions per instance."""
+
+    actions: Tensor  # (B, k, T) node sequence
+    logp: Tensor  # (B, k) log-probability of the decisions the policy made
+
+
+class AttentionModel(nn.Module):
+    """Encoder-decoder policy for a :class:`~problems.base.RoutingProblem`.
+
+    Args:
+        problem: defines the node features, the step context and the masks.
+        cfg: architecture hyperparameters.
+    """
+
+    def __init__(self, problem: RoutingProblem, cfg: ModelConfig | None = None) -> None:
+        super().__init__()
+        cfg = cfg or ModelConfig()
+        self.problem = problem
+        self.cfg = cfg
+        d = cfg.embed_dim
+        self.init_embed = nn.Linear(problem.node_dim, d)
+        self.layers = nn.Sequential(*(_EncoderLayer(cfg) for _ in range(cfg.layers)))
+        ctx = problem.context_dim(d)
+        self.project_node = nn.Linear(d, 3 * d, bias=False)
+        self.project_fixed = nn.Linear(d, d, bias=False)
+        self.project_step = nn.Linear(ctx, d, bias=False)
+        self.project_out = nn.Linear(d, d, bias=False)
+        self.placeholder = nn.Parameter(torch.empty(ctx).uniform_(-1, 1))
+
+    def encode(self, inst: Instance) -> _Cache:
+        """Run the encoder and project everything the decoder reuses."""
+        emb = self.layers(self.init_embed(self.problem.node_features(inst)))
+        batch, n, d = emb.shape
+        heads = self.cfg.heads
+        gk, gv, lk = self.project_node(emb).chunk(3, dim=-1)
+
+        def split(x: Tensor) -> Tensor:
+            return x.view(batch, n, heads, d // heads).transpose(1, 2)
+
+        return _Cache(
+            emb=emb,
+            fixed=self.project_fixed(emb.mean(dim=1, keepdim=True)),
+            glimpse_key=split(gk),
+            glimpse_val=split(gv),
+            logit_key=lk.transpose(1, 2),
+        )
+
+    def log_probs(self, cache: _Cache, context: Tensor | None, mask: Tensor) -> Tensor:
+        """``(B, k, n)`` log-probabilities of the next node for ``(B, k)`` rollouts."""
+        batch, k, n = mask.shape
+        d, heads = self.cfg.embed_dim, self.cfg.heads
+        if context is None:
+            step = self.project_step(self.placeholder).expand(batch, k, d)
+        else:
+            step = self.project_step(context)
+        query = (cache.fixed + step).view(batch, k, heads, d // heads).transpose(1, 2)
+        glimpse = F.scaled_dot_product_attention(
+            query, cache.glimpse_key, cache.glimpse_val, attn_mask=~mask.unsqueeze(1)
+        )
+        glimpse = self.project_out(glimpse.transpose(1, 2).reshape(batch, k, d))
+        logits = torch.bmm(glimpse, cache.logit_key) / math.sqrt(d)
+        logits = self.cfg.tanh_clip * torch.tanh(logits)
+        return torch.log_softmax(logits.masked_fill(mask, float("-inf")), dim=-1)
+
+    def rollout(
+        self,
+        inst: Instance,
+        k: int = 1,
+        greedy: bool = True,
+        first: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Rollout:
+        """Decode ``k`` solutions per instance.
+
+        Args:
+            inst: instance batch, coordinates in the unit square.
+            k: rollouts per instance (sharing one encoding).
+            greedy: take the most likely node; otherwise sample.
+            first: ``(B, k)`` forced first nodes (POMO's multi-start); their
+                choice adds nothing to ``logp``.
+            generator: for sampling; ``None`` uses the global RNG.
+        """
+        cache = self.encode(inst)
+        problem = self.problem
+        state = problem.init_state(inst, k)
+        actions: list[Tensor] = []
+        logp = cache.emb.new_zeros(cache.emb.shape[0], k)
+        if first is not None:
+            state = problem.step(state, first)
+            actions.append(first)
+        while not problem.finished(state):
+            lp = self.log_probs(cache, problem.context(state, cache.emb), problem.mask(state))
+            if greedy:
+                action = lp.argmax(dim=-1)
+            else:
+                flat = lp.exp().view(-1, lp.shape[-1])
+                action = torch.multinomial(flat, 1, generator=generator).view(lp.shape[:2])
+            logp = logp + lp.gather(2, action.unsqueeze(-1)).squeeze(-1)
+            state = problem.step(state, action)
+            actions.append(action)
+        return Rollout(actions=torch.stack(actions, dim=-1), logp=logp)
+
+
+class AttentionCritic(nn.Module):
+    """Value network for the critic baseline: its own encoder, then an MLP on the mean embedding."""
+
+    def __init__(self, problem: RoutingProblem, cfg: ModelConfig | None = None) -> None:
+        super().__init__()
+        cfg = cfg or ModelConfig()
+        self.problem = problem
+        self.init_embed = nn.Linear(problem.node_dim, cfg.embed_dim)
+        self.layers = nn.Sequential(*(_EncoderLayer(cfg) for _ in range(cfg.layers)))
+        self.value = nn.Sequential(
+            nn.Linear(cfg.embed_dim, cfg.embed_dim), nn.ReLU(), nn.Linear(cfg.embed_dim, 1)
+        )
+
+    def forward(self, inst: Instance) -> Tensor:
+        """``(B,)`` predicted cost."""
+        emb = self.layers(self.init_embed(self.problem.node_features(inst)))
+        return self.value(emb.mean(dim=1)).squeeze(-1)

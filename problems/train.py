@@ -1,0 +1,199 @@
+"""Train an attention model with REINFORCE: ``python -m problems.train --problem tsp --size 20``.
+
+Defaults are the paper's (Kool et al. 2019): greedy-rollout baseline with a
+paired t-test and an exponential warm-up epoch, Adam 1e-4, batch 512, gradient
+norm clipped at 1. ``--baseline shared --starts N`` trains POMO-style: N
+rollouts per instance from distinct first nodes, each judged against their mean
+(``--starts 0`` uses every node). TensorBoard logs and a checkpoint each epoch
+go to ``--run-dir``; ``--resume`` continues exactly where the last epoch ended.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from problems.base import Instance
+from problems.data import VALIDATION_SEED, load_dataset, paper_dataset
+from problems.decoding import decode
+from problems.model import AttentionCritic, AttentionModel, ModelConfig
+from problems.registry import make_problem
+from rlcore import (
+    Baseline,
+    CriticBaseline,
+    ExponentialBaseline,
+    GreedyRolloutBaseline,
+    Logger,
+    NoBaseline,
+    SharedBaseline,
+    load_checkpoint,
+    progress,
+    reinforce_loss,
+    save_checkpoint,
+    seed_everything,
+)
+from rlcore.config import option, parse_config, require
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Train an attention model for a routing problem with REINFORCE."""
+
+    problem: Literal["tsp"] = option("tsp", "problem family")
+    size: int = option(20, "nodes per training instance")
+    baseline: Literal["rollout", "shared", "exponential", "critic", "none"] = option(
+        "rollout", "REINFORCE baseline: greedy rollout (paper), shared (POMO multi-start), "
+        "exponential moving average, critic network, or none")
+    starts: int = option(0, "rollouts per instance from distinct first nodes for --baseline "
+                         "shared; 0 = one per node")
+    batch_size: int = option(512, "instances per gradient step")
+    epoch_size: int = option(1_280_000, "instances per epoch (the paper: 2500 batches of 512)")
+    epochs: int = option(100, "epochs in total (also when resuming)")
+    lr: float = option(1e-4, "Adam learning rate")
+    lr_decay: float = option(1.0, "learning rate multiplied by this after every epoch")
+    weight_decay: float = option(0.0, "Adam weight decay")
+    max_grad_norm: float = option(1.0, "gradient norm clip")
+    val_size: int = option(10_000, "validation instances (seed 4321, greedy decoding)")
+    val_reference: str | None = option(None, "optional .npz with a 'costs' array of reference "
+                                       "costs for the validation set, to log eval/gap")
+    bl_eval_size: int = option(10_000, "rollout baseline: instances in the t-test evaluation set")
+    bl_alpha: float = option(0.05, "rollout baseline: significance level of the t-test")
+    eval_batch_size: int = option(1000, "instances per chunk when decoding without gradients")
+    init_from: str | None = option(None, "start from these model weights (e.g. a smaller size's)")
+    seed: int = option(1, "random seed (0 is a seed)")
+    device: str = option("cpu", "torch device, e.g. cpu or cuda")
+    threads: int = option(0, "torch CPU threads (0: torch's default)")
+    run_dir: str = option("runs/tsp20", "TensorBoard logs and checkpoint folder")
+    resume: bool = option(False, "continue from run_dir/checkpoint.pt")
+
+    def __post_init__(self) -> None:
+        require(self.size >= 3, "size", ">= 3", self.size)
+        require(self.starts >= 0, "starts", ">= 0", self.starts)
+        require(self.starts <= self.size, "starts", f"<= size ({self.size})", self.starts)
+        for name in ("batch_size", "epochs", "val_size", "bl_eval_size", "eval_batch_size"):
+            require(getattr(self, name) >= 1, name, ">= 1", getattr(self, name))
+        require(self.epoch_size >= self.batch_size, "epoch_size", ">= batch_size", self.epoch_size)
+        require(self.lr > 0, "lr", "> 0", self.lr)
+        require(0 < self.lr_decay <= 1, "lr_decay", "in (0, 1]", self.lr_decay)
+        require(self.weight_decay >= 0, "weight_decay", ">= 0", self.weight_decay)
+        require(self.max_grad_norm > 0, "max_grad_norm", "> 0", self.max_grad_norm)
+        require(0 < self.bl_alpha < 1, "bl_alpha", "in (0, 1)", self.bl_alpha)
+        require(self.seed >= 0, "seed", ">= 0", self.seed)
+        require(self.threads >= 0, "threads", ">= 0", self.threads)
+
+
+def to_device(inst: Instance, device: str | torch.device) -> Instance:
+    return {k: v.to(device) for k, v in inst.items()}
+
+
+def make_baseline(cfg: TrainConfig, model: AttentionModel) -> Baseline:
+    """Baseline name -> constructor: one table, no if/elif chain."""
+    problem = model.problem
+
+    def greedy_cost(policy: nn.Module, inst: Instance) -> torch.Tensor:
+        return problem.cost(inst, policy.rollout(inst).actions)[:, 0]
+
+    def eval_set(size: int, seed: int) -> Instance:
+        gen = torch.Generator().manual_seed(seed)
+        return to_device(problem.generate(size, cfg.size, generator=gen), cfg.device)
+
+    table = {
+        "rollout": lambda: GreedyRolloutBaseline(
+            model, greedy_cost, eval_set, eval_size=cfg.bl_eval_size,
+            batch_size=cfg.eval_batch_size, alpha=cfg.bl_alpha, seed=cfg.seed + 10_000),
+        "shared": SharedBaseline,
+        "exponential": lambda: ExponentialBaseline(beta=0.8),
+        "critic": lambda: CriticBaseline(AttentionCritic(problem, model.cfg).to(cfg.device)),
+        "none": NoBaseline,
+    }
+    return table[cfg.baseline]()
+
+
+def model_state(path: str | Path) -> dict[str, Any]:
+    """Model weights from a training checkpoint or an exported solver file."""
+    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+
+
+def train(cfg: TrainConfig) -> dict[str, float]:
+    """Train, log and checkpoint every epoch; returns the last validation metrics."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    problem = make_problem(cfg.problem)
+    model = AttentionModel(problem, ModelConfig()).to(cfg.device)
+    if cfg.init_from and not cfg.resume:
+        model.load_state_dict(model_state(cfg.init_from))
+    baseline = make_baseline(cfg, model)
+    params = list(model.parameters())
+    if isinstance(baseline, CriticBaseline):
+        params += list(baseline.parameters())
+    optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: cfg.lr_decay**e)
+    ckpt_path = Path(cfg.run_dir) / "checkpoint.pt"
+    start_epoch, seen, wall = 0, 0, 0.0
+    if cfg.resume:
+        state = load_checkpoint(ckpt_path, map_location=cfg.device)
+        if {**state["config"], "epochs": cfg.epochs, "resume": True} != dataclasses.asdict(cfg):
+            raise ValueError(f"--resume: {ckpt_path} was trained with another config "
+                             f"(only --epochs may change): {state['config']}")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        baseline.load_state_dict(state["baseline"])
+        start_epoch, seen, wall = state["epoch"] + 1, state["instances_seen"], state["wall_time"]
+    val = to_device(paper_dataset(cfg.problem, cfg.val_size, cfg.size, VALIDATION_SEED), cfg.device)
+    reference = load_dataset(cfg.val_reference)["costs"] if cfg.val_reference else None
+    starts = (cfg.starts or cfg.size) if cfg.baseline == "shared" else 0
+    logger = Logger(cfg.run_dir, config=dataclasses.asdict(cfg))
+    metrics: dict[str, float] = {}
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        tic = time.perf_counter()
+        for i in progress(range(cfg.epoch_size // cfg.batch_size), desc=f"epoch {epoch}"):
+            inst = to_device(problem.generate(cfg.batch_size, cfg.size), cfg.device)
+            first = problem.starts(inst, starts) if starts else None
+            out = model.rollout(inst, k=max(starts, 1), greedy=False, first=first)
+            cost = problem.cost(inst, out.actions)  # (B, k)
+            value, aux_loss = baseline.eval(inst, cost if starts else cost[:, 0])
+            advantage = (value.view_as(cost) - cost).flatten()
+            loss, _ = reinforce_loss(out.logp.flatten(), advantage)
+            optimizer.zero_grad()
+            (loss + aux_loss).backward()
+            grad_norm = nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            optimizer.step()
+            seen += cfg.batch_size
+            if i % 10 == 0:
+                logger.log({"train/cost": float(cost.mean()), "baseline/value": float(value.mean()),
+                            "train/grad_norm": float(grad_norm), "loss/policy": float(loss.detach()),
+                            "train/lr": optimizer.param_groups[0]["lr"]}, seen)
+        wall += time.perf_counter() - tic
+        scheduler.step()
+        metrics = dict(baseline.epoch_callback(model, epoch))
+        _, val_cost = decode(model, val, "greedy", batch_size=cfg.eval_batch_size)
+        metrics["eval/cost"] = float(val_cost.mean())
+        if reference is not None:
+            metrics["eval/gap"] = float(val_cost.mean().cpu() / reference[: cfg.val_size].mean() - 1)
+        metrics["time/instances_per_s"] = cfg.epoch_size / (time.perf_counter() - tic)
+        logger.log(metrics, seen)
+        print(f"epoch {epoch}: val greedy cost {metrics['eval/cost']:.4f}"
+              + (f" (gap {100 * metrics['eval/gap']:.2f} %)" if "eval/gap" in metrics else "")
+              + f", {seen} instances seen, {wall / 60:.1f} min training")
+        save_checkpoint(ckpt_path, {
+            "problem": cfg.problem, "size": cfg.size, "model_config": dataclasses.asdict(model.cfg),
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "baseline": baseline.state_dict(),
+            "epoch": epoch, "instances_seen": seen, "wall_time": wall,
+            "config": dataclasses.asdict(cfg),
+        })
+    logger.close()
+    return metrics
+
+
+if __name__ == "__main__":
+    train(parse_config(TrainConfig))

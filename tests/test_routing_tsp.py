@@ -1,0 +1,212 @@
+"""TSP: decoders give permutations, heuristics vs exact optimum, costs, training, solver API."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from problems import TSP, load_solver
+from problems.data import paper_dataset, read_tsplib, tsplib_length
+from problems.decoding import augment, decode
+from problems.heuristics import (
+    farthest_insertion,
+    held_karp,
+    nearest_neighbour,
+    tour_lengths,
+    two_opt,
+)
+from problems.model import AttentionModel, ModelConfig
+from problems.solver import Solver, export_solver
+from problems.train import TrainConfig, train
+
+SMALL = ModelConfig(embed_dim=32, heads=4, layers=1, ff_dim=64)
+
+
+def is_permutation(tours: np.ndarray, n: int) -> bool:
+    return bool((np.sort(tours, axis=-1) == np.arange(n)).all())
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> AttentionModel:
+    torch.manual_seed(0)
+    return AttentionModel(TSP(), SMALL)
+
+
+def test_model_has_the_papers_size() -> None:
+    params = sum(p.numel() for p in AttentionModel(TSP()).parameters())
+    assert 650_000 < params < 750_000  # "about 0.7 M"
+
+
+@pytest.mark.parametrize("strategy,samples,aug", [
+    ("greedy", 1, 1), ("sample", 5, 1), ("multistart", 1, 1), ("greedy", 1, 8),
+    ("multistart", 1, 8), ("sample", 3, 4),
+])
+def test_every_decode_is_a_permutation_and_cost_is_the_tour_length(tiny_model, strategy, samples, aug):
+    inst = TSP().generate(7, 9, generator=torch.Generator().manual_seed(1))
+    tours, costs = decode(tiny_model, inst, strategy, samples=samples, augment=aug, batch_size=3)
+    assert tours.shape == (7, 9) and is_permutation(tours.numpy(), 9)
+    recomputed = tour_lengths(inst["locs"].double().numpy(), tours.numpy())
+    np.testing.assert_allclose(costs.numpy(), recomputed, rtol=1e-5)
+
+
+def test_more_search_is_never_worse(tiny_model) -> None:
+    inst = TSP().generate(20, 10, generator=torch.Generator().manual_seed(2))
+    _, greedy = decode(tiny_model, inst, "greedy")
+    _, aug = decode(tiny_model, inst, "greedy", augment=8)
+    _, multi = decode(tiny_model, inst, "multistart", augment=8)
+    assert (aug <= greedy + 1e-6).all() and (multi <= aug + 1e-6).all()
+
+
+def test_augmentations_preserve_tour_lengths() -> None:
+    inst = TSP().generate(3, 6)
+    aug = augment(inst, ("locs",), 8)["locs"].view(8, 3, 6, 2)
+    tour = torch.arange(6).expand(3, 1, 6)
+    lengths = [TSP().cost({"locs": aug[i]}, tour) for i in range(8)]
+    for length in lengths[1:]:
+        torch.testing.assert_close(length, lengths[0])
+
+
+@settings(max_examples=25, deadline=None)
+@given(arrays(np.float64, st.tuples(st.integers(1, 3), st.integers(3, 12), st.just(2)),
+              elements=st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)))
+def test_solver_gives_permutations_on_arbitrary_instances(coords) -> None:
+    torch.manual_seed(0)
+    solver = Solver(AttentionModel(TSP(), SMALL), size=8)
+    with pytest.warns(UserWarning) if not 4 <= coords.shape[1] <= 16 else _no_warning():
+        res = solver.solve(coords, decode="multistart", augment=2)
+    assert is_permutation(res.tours, coords.shape[1])
+    np.testing.assert_allclose(res.costs, tour_lengths(coords, res.tours), rtol=1e-9)
+
+
+class _no_warning:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_held_karp_matches_brute_force() -> None:
+    rng = np.random.default_rng(0)
+    for n in range(3, 9):
+        coords = rng.random((n, 2))
+        brute = min(tour_lengths(coords, np.array((0, *p))) for p in itertools.permutations(range(1, n)))
+        cost, tour = held_karp(coords)
+        assert cost == pytest.approx(brute, rel=1e-12)
+        assert tour_lengths(coords, tour) == pytest.approx(cost, rel=1e-12)
+
+
+def test_heuristics_give_permutations_and_two_opt_never_lengthens() -> None:
+    coords = np.random.default_rng(1).random((30, 15, 2))
+    nn, fi = nearest_neighbour(coords), farthest_insertion(coords)
+    random_tours = np.argsort(np.random.default_rng(2).random((30, 15)), axis=1)
+    for tours in (nn, fi, random_tours):
+        assert is_permutation(tours, 15)
+        better = two_opt(coords, tours)
+        assert is_permutation(better, 15)
+        assert (tour_lengths(coords, better) <= tour_lengths(coords, tours) + 1e-12).all()
+    optimum = np.array([held_karp(c)[0] for c in coords[:5]])
+    assert (tour_lengths(coords[:5], fi[:5]) >= optimum - 1e-12).all()
+
+
+def test_duplicate_points_are_valid() -> None:
+    coords = np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 0.0], [1.0, 1.0], [0.5, 0.2]])
+    torch.manual_seed(0)
+    res = Solver(AttentionModel(TSP(), SMALL), size=5).solve(coords, improve="2opt")
+    assert is_permutation(res.tours, 5)
+    # Optimum: both (0,0) copies, then (0.5, 0.2), both (1,1) copies, back to (0,0).
+    expected = np.hypot(0.5, 0.2) + np.hypot(0.5, 0.8) + np.sqrt(2)
+    assert held_karp(coords)[0] == pytest.approx(expected, rel=1e-9)
+
+
+def test_scale_invariance_and_caller_units(tiny_model) -> None:
+    coords = np.random.default_rng(3).random((4, 10, 2))
+    solver = Solver(tiny_model, size=10)
+    small = solver.solve(coords)
+    big = solver.solve(coords * 1000 + 50)
+    np.testing.assert_array_equal(small.tours, big.tours)
+    np.testing.assert_allclose(big.costs, 1000 * small.costs, rtol=1e-9)
+
+
+def test_bad_input_gets_a_clear_error(tiny_model, tmp_path) -> None:
+    solver = Solver(tiny_model, size=10)
+    bad = np.random.rand(10, 2)
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf"):
+        solver.solve(bad)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        solver.solve(np.full((5, 2), np.inf))
+    with pytest.raises(ValueError, match="shape"):
+        solver.solve(np.random.rand(10, 3))
+    with pytest.raises(ValueError, match="at least 3 nodes"):
+        solver.solve(np.random.rand(2, 2))
+    with pytest.raises(ValueError, match="decode"):
+        solver.solve(np.random.rand(10, 2), decode="beam")
+    with pytest.raises(ValueError, match="augment"):
+        solver.solve(np.random.rand(10, 2), augment=3)
+    torch.save({"problem": "cvrp", "size": 20, "model": {}, "model_config": {}}, tmp_path / "c.pt")
+    with pytest.raises(ValueError, match="cvrp model, not tsp"):
+        load_solver(tmp_path / "c.pt", problem="tsp")
+    torch.save({"weights": 1}, tmp_path / "x.pt")
+    with pytest.raises(ValueError, match="not a routing checkpoint"):
+        load_solver(tmp_path / "x.pt")
+    with pytest.raises(ValueError, match="shipped"):
+        load_solver("tsp7000")
+
+
+def test_paper_dataset_is_reproducible_and_leaves_the_global_rng() -> None:
+    np.random.seed(5)
+    expected = np.random.rand()
+    np.random.seed(5)
+    a = paper_dataset("tsp", 3, 20, 1234)["locs"]
+    assert np.random.rand() == expected
+    np.random.seed(1234)
+    assert np.allclose(a.numpy(), np.random.uniform(size=(3, 20, 2)))
+
+
+def test_tsplib_reader_and_rounding(tmp_path) -> None:
+    path = tmp_path / "sq.tsp"
+    path.write_text("NAME: sq\nTYPE: TSP\nDIMENSION: 4\nEDGE_WEIGHT_TYPE: EUC_2D\n"
+                    "NODE_COORD_SECTION\n1 0 0\n2 0 3.4\n3 3.6 3.4\n4 3.6 0\nEOF\n")
+    name, coords = read_tsplib(path)
+    assert name == "sq" and coords.shape == (4, 2)
+    assert tsplib_length(coords, np.arange(4)) == 3 + 4 + 3 + 4  # nint(3.4)=3, nint(3.6)=4
+
+
+def test_training_a_tiny_model_beats_random_tours(tmp_path) -> None:
+    cfg = TrainConfig(size=10, batch_size=128, epoch_size=128 * 25, epochs=2, lr=1e-3,
+                      val_size=200, bl_eval_size=200, eval_batch_size=200, baseline="rollout",
+                      run_dir=str(tmp_path), seed=0)
+    metrics = train(cfg)
+    val = paper_dataset("tsp", 200, 10, 4321)["locs"].double().numpy()
+    random_cost = tour_lengths(val, np.argsort(np.random.default_rng(0).random((200, 10)), 1)).mean()
+    optimum = np.mean([held_karp(c)[0] for c in val[:50]])
+    assert metrics["eval/cost"] < 0.75 * random_cost  # random ~5.2, optimum ~2.9
+    assert metrics["eval/cost"] < 1.25 * optimum
+    solver = load_solver(export_solver(tmp_path / "checkpoint.pt", tmp_path / "m.pt"), problem="tsp")
+    assert solver.size == 10
+
+
+def test_pomo_training_resumes_exactly(tmp_path) -> None:
+    kw = dict(size=8, batch_size=16, epoch_size=64, lr=1e-3, val_size=50, eval_batch_size=50,
+              baseline="shared", starts=4, seed=3)
+    straight = train(TrainConfig(epochs=2, run_dir=str(tmp_path / "a"), **kw))
+    train(TrainConfig(epochs=1, run_dir=str(tmp_path / "b"), **kw))
+    resumed = train(TrainConfig(epochs=2, run_dir=str(tmp_path / "b"), resume=True, **kw))
+    assert resumed["eval/cost"] == straight["eval/cost"]
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_train_config_rejects_bad_values() -> None:
+    with pytest.raises(ValueError, match="size"):
+        TrainConfig(size=2)
+    with pytest.raises(ValueError, match="starts"):
+        TrainConfig(size=10, starts=11)
