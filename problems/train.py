@@ -52,6 +52,8 @@ class TrainConfig:
         "exponential moving average, critic network, or none")
     starts: int = option(0, "rollouts per instance from distinct first nodes for --baseline "
                          "shared; 0 = one per node")
+    embed_dim: int = option(128, "model width (the paper: 128)")
+    layers: int = option(3, "encoder layers (the paper: 3)")
     batch_size: int = option(512, "instances per gradient step")
     epoch_size: int = option(1_280_000, "instances per epoch (the paper: 2500 batches of 512)")
     epochs: int = option(100, "epochs in total (also when resuming)")
@@ -86,6 +88,10 @@ class TrainConfig:
         require(0 < self.bl_alpha < 1, "bl_alpha", "in (0, 1)", self.bl_alpha)
         require(self.seed >= 0, "seed", ">= 0", self.seed)
         require(self.threads >= 0, "threads", ">= 0", self.threads)
+
+
+RUNTIME_FIELDS = frozenset({"epochs", "resume", "threads", "device", "eval_batch_size"})
+"""Config fields that may change on --resume without changing the run."""
 
 
 def to_device(inst: Instance, device: str | torch.device) -> Instance:
@@ -126,7 +132,8 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     problem = make_problem(cfg.problem)
-    model = AttentionModel(problem, ModelConfig()).to(cfg.device)
+    model_cfg = ModelConfig(embed_dim=cfg.embed_dim, layers=cfg.layers, ff_dim=4 * cfg.embed_dim)
+    model = AttentionModel(problem, model_cfg).to(cfg.device)
     if cfg.init_from and not cfg.resume:
         model.load_state_dict(model_state(cfg.init_from))
     baseline = make_baseline(cfg, model)
@@ -139,9 +146,10 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     start_epoch, seen, wall = 0, 0, 0.0
     if cfg.resume:
         state = load_checkpoint(ckpt_path, map_location=cfg.device)
-        if {**state["config"], "epochs": cfg.epochs, "resume": True} != dataclasses.asdict(cfg):
-            raise ValueError(f"--resume: {ckpt_path} was trained with another config "
-                             f"(only --epochs may change): {state['config']}")
+        runtime = {k: v for k, v in dataclasses.asdict(cfg).items() if k in RUNTIME_FIELDS}
+        if {**state["config"], **runtime} != dataclasses.asdict(cfg):
+            raise ValueError(f"--resume: {ckpt_path} was trained with another config (only "
+                             f"{sorted(RUNTIME_FIELDS)} may change): {state['config']}")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import torch
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -19,3 +21,7 @@ def load_example(name: str) -> ModuleType:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+# pytest-xdist runs one worker per core; more than one torch thread per worker
+# would oversubscribe the cores and make every test slower.
+torch.set_num_threads(1)

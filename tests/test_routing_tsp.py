@@ -180,7 +180,8 @@ def test_tsplib_reader_and_rounding(tmp_path) -> None:
 
 
 def test_training_a_tiny_model_beats_random_tours(tmp_path) -> None:
-    cfg = TrainConfig(size=10, batch_size=128, epoch_size=128 * 25, epochs=2, lr=1e-3,
+    cfg = TrainConfig(size=10, embed_dim=32, layers=2, batch_size=128, epoch_size=128 * 25,
+                      epochs=2, lr=1e-3,
                       val_size=200, bl_eval_size=200, eval_batch_size=200, baseline="rollout",
                       run_dir=str(tmp_path), seed=0)
     metrics = train(cfg)
@@ -194,7 +195,7 @@ def test_training_a_tiny_model_beats_random_tours(tmp_path) -> None:
 
 
 def test_pomo_training_resumes_exactly(tmp_path) -> None:
-    kw = dict(size=8, batch_size=16, epoch_size=64, lr=1e-3, val_size=50, eval_batch_size=50,
+    kw = dict(size=8, embed_dim=16, layers=1, batch_size=16, epoch_size=64, lr=1e-3, val_size=50, eval_batch_size=50,
               baseline="shared", starts=4, seed=3)
     straight = train(TrainConfig(epochs=2, run_dir=str(tmp_path / "a"), **kw))
     train(TrainConfig(epochs=1, run_dir=str(tmp_path / "b"), **kw))
