@@ -68,6 +68,8 @@ class TrainConfig:
     bl_alpha: float = option(0.05, "rollout baseline: significance level of the t-test")
     eval_batch_size: int = option(1000, "instances per chunk when decoding without gradients")
     init_from: str | None = option(None, "start from these model weights (e.g. a smaller size's)")
+    max_minutes: float = option(0.0, "stop after this much training wall-clock (0: no limit); "
+                                "the epoch in progress is cut short, evaluated and saved")
     seed: int = option(1, "random seed (0 is a seed)")
     device: str = option("cpu", "torch device, e.g. cpu or cuda")
     threads: int = option(0, "torch CPU threads (0: torch's default)")
@@ -88,9 +90,11 @@ class TrainConfig:
         require(0 < self.bl_alpha < 1, "bl_alpha", "in (0, 1)", self.bl_alpha)
         require(self.seed >= 0, "seed", ">= 0", self.seed)
         require(self.threads >= 0, "threads", ">= 0", self.threads)
+        require(self.max_minutes >= 0, "max_minutes", ">= 0", self.max_minutes)
 
 
-RUNTIME_FIELDS = frozenset({"epochs", "resume", "threads", "device", "eval_batch_size"})
+RUNTIME_FIELDS = frozenset(
+    {"epochs", "resume", "threads", "device", "eval_batch_size", "max_minutes"})
 """Config fields that may change on --resume without changing the run."""
 
 
@@ -176,6 +180,9 @@ def train(cfg: TrainConfig) -> dict[str, float]:
             grad_norm = nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
             optimizer.step()
             seen += cfg.batch_size
+            out_of_time = cfg.max_minutes and wall + time.perf_counter() - tic > 60 * cfg.max_minutes
+            if out_of_time:
+                break
             if i % 10 == 0:
                 logger.log({"train/cost": float(cost.mean()), "baseline/value": float(value.mean()),
                             "train/grad_norm": float(grad_norm), "loss/policy": float(loss.detach()),
@@ -187,7 +194,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         metrics["eval/cost"] = float(val_cost.mean())
         if reference is not None:
             metrics["eval/gap"] = float(val_cost.mean().cpu() / reference[: cfg.val_size].mean() - 1)
-        metrics["time/instances_per_s"] = cfg.epoch_size / (time.perf_counter() - tic)
+        metrics["time/instances_per_s"] = (i + 1) * cfg.batch_size / (time.perf_counter() - tic)
         logger.log(metrics, seen)
         print(f"epoch {epoch}: val greedy cost {metrics['eval/cost']:.4f}"
               + (f" (gap {100 * metrics['eval/gap']:.2f} %)" if "eval/gap" in metrics else "")
@@ -199,6 +206,8 @@ def train(cfg: TrainConfig) -> dict[str, float]:
             "epoch": epoch, "instances_seen": seen, "wall_time": wall,
             "config": dataclasses.asdict(cfg),
         })
+        if cfg.max_minutes and wall > 60 * cfg.max_minutes:
+            break
     logger.close()
     return metrics
 

@@ -211,3 +211,49 @@ def test_train_config_rejects_bad_values() -> None:
         TrainConfig(size=2)
     with pytest.raises(ValueError, match="starts"):
         TrainConfig(size=10, starts=11)
+
+
+def test_reference_solvers_name_the_extra_when_missing(monkeypatch) -> None:
+    import builtins
+
+    from problems import reference
+
+    real_import = builtins.__import__
+
+    def no_elkai(name, *args, **kwargs):
+        if name in ("elkai", "ortools"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_elkai)
+    with pytest.raises(ImportError, match=r"\.\[reference\]"):
+        reference.lkh_tsp(np.random.rand(5, 2))
+    with pytest.raises(ImportError, match=r"\.\[reference\]"):
+        reference.ortools_tsp(np.random.rand(5, 2))
+
+
+def test_reference_solvers_find_the_optimum_of_small_instances() -> None:
+    pytest.importorskip("elkai")
+    pytest.importorskip("ortools")
+    from problems.reference import lkh_tsp, ortools_tsp
+
+    coords = np.random.default_rng(4).random((3, 9, 2)) * 50
+    optimum = np.array([held_karp(c)[0] for c in coords])
+    for tours in (lkh_tsp(coords), ortools_tsp(coords, time_limit=0.2)):
+        assert is_permutation(tours, 9)
+        np.testing.assert_allclose(tour_lengths(coords, tours), optimum, rtol=1e-6)
+
+
+def test_tsplib_evaluation_reads_every_shared_instance(tiny_model) -> None:
+    from tests.conftest import ROOT
+
+    folder = ROOT.parent / "shared" / "data" / "tsplib"
+    if not (folder / "optimal.txt").is_file():
+        pytest.skip("../shared/data/tsplib is not beside this checkout")
+    from problems.bench import tsplib_table
+
+    rows = tsplib_table(Solver(tiny_model, size=100), folder, "greedy", 1)
+    assert len(rows) == 29
+    for name, optimum, length, gap in rows:
+        assert length >= optimum, name  # nothing beats the proven optimum
+        assert gap == pytest.approx(length / optimum - 1)
