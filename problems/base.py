@@ -39,6 +39,10 @@ class RoutingProblem(Protocol):
         """Width of :meth:`context`'s output for node embeddings of width ``embed_dim``."""
         ...
 
+    def max_starts(self, inst: Instance) -> int:
+        """How many distinct first nodes multi-start decoding can use."""
+        ...
+
     def starts(self, inst: Instance, num: int) -> Tensor:
         """``(B, num)`` distinct first nodes for multi-start decoding (POMO)."""
         ...

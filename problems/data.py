@@ -1,8 +1,8 @@
 """Datasets with the conventions of Kool et al. (2019), and readers for TSPLIB.
 
 The paper's test sets use seed 1234 and validation sets seed 4321, drawn with
-NumPy's legacy global RNG (``np.random.seed(seed)`` then ``np.random.uniform``),
-so they are reproducible from the command line::
+NumPy's legacy global RNG (``np.random.seed(seed)``, then depot, locations and
+demands in that order), so they are reproducible from the command line::
 
     python -m problems.data --problem tsp --size 20 --seed 1234 --num 10000 -o tsp20_test.npz
 """
@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from problems.base import Instance
+from problems.cvrp import capacity_for
 
 __all__ = ["load_dataset", "paper_dataset", "read_tsplib", "save_dataset", "tsplib_length"]
 
@@ -32,7 +33,7 @@ def paper_dataset(problem: str, num: int, size: int, seed: int) -> Instance:
     """
     if num < 1 or size < 1:
         raise ValueError(f"num and size must be >= 1, got num={num}, size={size}")
-    generators = {"tsp": _tsp}
+    generators = {"tsp": _tsp, "cvrp": _cvrp}
     if problem not in generators:
         raise ValueError(f"problem must be one of {sorted(generators)}, got {problem!r}")
     saved = np.random.get_state()
@@ -46,6 +47,17 @@ def paper_dataset(problem: str, num: int, size: int, seed: int) -> Instance:
 def _tsp(num: int, size: int) -> Instance:
     locs = np.random.uniform(size=(num, size, 2))
     return {"locs": torch.from_numpy(locs).float()}
+
+
+def _cvrp(num: int, size: int) -> Instance:
+    depot = np.random.uniform(size=(num, 2))
+    locs = np.random.uniform(size=(num, size, 2))
+    demand = np.random.randint(1, 10, size=(num, size))
+    return {
+        "depot": torch.from_numpy(depot).float(),
+        "locs": torch.from_numpy(locs).float(),
+        "demand": torch.from_numpy(demand / capacity_for(size)).float(),
+    }
 
 
 def save_dataset(inst: Instance, path: str | os.PathLike[str]) -> None:
@@ -82,7 +94,7 @@ def _main() -> None:
         description="Write a dataset with the paper's conventions (test seed 1234, validation 4321).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--problem", default="tsp", choices=["tsp"], help="problem family")
+    parser.add_argument("--problem", default="tsp", choices=["tsp", "cvrp"], help="problem family")
     parser.add_argument("--size", type=int, default=20, help="nodes per instance")
     parser.add_argument("--num", type=int, default=10_000, help="number of instances")
     parser.add_argument("--seed", type=int, default=TEST_SEED, help="1234: test, 4321: validation")

@@ -59,7 +59,7 @@ def _decode_chunk(
     aug = augment(inst, problem.coord_keys, augment_num)
     first = None
     if strategy == "multistart":
-        n = problem.node_features(inst).shape[1]
+        n = problem.max_starts(inst)
         first = problem.starts(aug, n if samples <= 1 else min(samples, n))
         k = first.shape[1]
     else:

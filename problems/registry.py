@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from problems.base import RoutingProblem
+from problems.cvrp import CVRP
 from problems.tsp import TSP
 
-PROBLEMS: dict[str, type] = {"tsp": TSP}
+PROBLEMS: dict[str, type] = {"tsp": TSP, "cvrp": CVRP}
 """Problem name -> class."""
 
 

@@ -45,7 +45,7 @@ from rlcore.config import option, parse_config, require
 class TrainConfig:
     """Train an attention model for a routing problem with REINFORCE."""
 
-    problem: Literal["tsp"] = option("tsp", "problem family")
+    problem: Literal["tsp", "cvrp"] = option("tsp", "problem family")
     size: int = option(20, "nodes per training instance")
     baseline: Literal["rollout", "shared", "exponential", "critic", "none"] = option(
         "rollout", "REINFORCE baseline: greedy rollout (paper), shared (POMO multi-start), "

@@ -42,6 +42,9 @@ class TSP:
     def context_dim(self, embed_dim: int) -> int:
         return 2 * embed_dim
 
+    def max_starts(self, inst: Instance) -> int:
+        return inst["locs"].shape[1]
+
     def starts(self, inst: Instance, num: int) -> Tensor:
         batch, n, _ = inst["locs"].shape
         if not 1 <= num <= n:

@@ -1,0 +1,63 @@
+"""CVRP: feasibility of every decode, cost by hand, the paper's data convention, learning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from problems.cvrp import CVRP, capacity_for
+from problems.data import paper_dataset
+from problems.decoding import decode
+from problems.model import AttentionModel, ModelConfig
+from problems.train import TrainConfig, train
+
+SMALL = ModelConfig(embed_dim=32, heads=4, layers=1, ff_dim=64)
+
+
+@pytest.mark.parametrize("strategy,aug", [("greedy", 1), ("sample", 1), ("multistart", 1),
+                                          ("multistart", 8)])
+def test_every_decode_is_feasible_and_cost_matches(strategy, aug) -> None:
+    torch.manual_seed(0)
+    problem = CVRP()
+    model = AttentionModel(problem, SMALL)
+    inst = problem.generate(16, 12, generator=torch.Generator().manual_seed(0))
+    tours, costs = decode(model, inst, strategy, samples=4, augment=aug, batch_size=5)
+    problem.check(inst, tours.unsqueeze(1))
+    torch.testing.assert_close(costs, problem.cost(inst, tours.unsqueeze(1))[:, 0])
+
+
+def test_cost_by_hand() -> None:
+    inst = {"depot": torch.tensor([[0.0, 0.0]]), "locs": torch.tensor([[[3.0, 4.0], [0.0, 1.0]]]),
+            "demand": torch.tensor([[0.5, 0.6]])}
+    # depot -> 1 (5) -> depot (5) -> 2 (1) -> depot (1); trailing depot visits cost nothing
+    tours = torch.tensor([[[1, 0, 2, 0, 0]]])
+    assert CVRP().cost(inst, tours).item() == pytest.approx(12.0)
+    CVRP().check(inst, tours)
+    with pytest.raises(ValueError, match="capacity"):
+        CVRP().check(inst, torch.tensor([[[1, 2, 0]]]))
+    with pytest.raises(ValueError, match="exactly once"):
+        CVRP().check(inst, torch.tensor([[[1, 0, 1, 0]]]))
+
+
+def test_paper_convention_for_the_data() -> None:
+    inst = paper_dataset("cvrp", 2, 20, 1234)
+    np.random.seed(1234)
+    depot = np.random.uniform(size=(2, 2))
+    locs = np.random.uniform(size=(2, 20, 2))
+    demand = np.random.randint(1, 10, size=(2, 20))
+    assert np.allclose(inst["depot"].numpy(), depot) and np.allclose(inst["locs"].numpy(), locs)
+    assert np.allclose(inst["demand"].numpy() * 30, demand, atol=1e-5)
+    assert capacity_for(20) == 30 and capacity_for(50) == 40 and capacity_for(100) == 50
+
+
+def test_tiny_training_beats_the_untrained_model(tmp_path) -> None:
+    cfg = TrainConfig(problem="cvrp", size=10, embed_dim=32, layers=1, batch_size=128,
+                      epoch_size=128 * 20, epochs=2, lr=1e-3, val_size=200, bl_eval_size=200,
+                      eval_batch_size=200, run_dir=str(tmp_path), seed=0)
+    torch.manual_seed(0)
+    untrained = AttentionModel(CVRP(), ModelConfig(embed_dim=32, layers=1, ff_dim=128))
+    val = paper_dataset("cvrp", 200, 10, 4321)
+    _, before = decode(untrained, val, "greedy")
+    metrics = train(cfg)
+    assert metrics["eval/cost"] < 0.8 * float(before.mean())
