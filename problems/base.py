@@ -26,6 +26,10 @@ class RoutingProblem(Protocol):
     """Number of input features per node (``node_features``' last dimension)."""
     coord_keys: tuple[str, ...]
     """Instance keys holding coordinates (normalised, augmented and plotted)."""
+    stochastic: bool
+    """True when part of the instance is revealed only during the tour (SPCTSP): then only
+    one greedy rollout is a fair solution, since the best of several would use outcomes
+    that the others revealed."""
 
     def generate(self, num: int, size: int, generator: torch.Generator | None = None) -> Instance:
         """``num`` random instances with ``size`` nodes (the paper's distribution)."""

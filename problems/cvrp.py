@@ -49,6 +49,7 @@ class CVRP:
     """
 
     name = "cvrp"
+    stochastic = False
     node_dim = 4
     coord_keys = ("depot", "locs")
 

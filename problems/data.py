@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,9 @@ import torch
 
 from problems.base import Instance
 from problems.cvrp import capacity_for
+from problems.op import PRIZE_TYPES, max_length_for, op_prizes
+from problems.pctsp import PENALTY_FACTOR
+from problems.registry import PROBLEMS
 
 __all__ = ["load_dataset", "paper_dataset", "read_tsplib", "save_dataset", "tsplib_length"]
 
@@ -33,7 +37,10 @@ def paper_dataset(problem: str, num: int, size: int, seed: int) -> Instance:
     """
     if num < 1 or size < 1:
         raise ValueError(f"num and size must be >= 1, got num={num}, size={size}")
-    generators = {"tsp": _tsp, "cvrp": _cvrp}
+    generators = {
+        "tsp": _tsp, "cvrp": _cvrp, "pctsp": partial(_pctsp, False), "spctsp": partial(_pctsp, True),
+        **{f"op_{kind}": partial(_op, kind) for kind in PRIZE_TYPES},
+    }
     if problem not in generators:
         raise ValueError(f"problem must be one of {sorted(generators)}, got {problem!r}")
     saved = np.random.get_state()
@@ -58,6 +65,29 @@ def _cvrp(num: int, size: int) -> Instance:
         "locs": torch.from_numpy(locs).float(),
         "demand": torch.from_numpy(demand / capacity_for(size)).float(),
     }
+
+
+def _op(kind: str, num: int, size: int) -> Instance:
+    depot = torch.from_numpy(np.random.uniform(size=(num, 2))).float()
+    locs = torch.from_numpy(np.random.uniform(size=(num, size, 2))).float()
+    unif = np.random.randint(0, 100, size=(num, size)) if kind == "unif" else np.zeros((num, size))
+    return {
+        "depot": depot,
+        "locs": locs,
+        "prize": op_prizes(kind, depot, locs, torch.from_numpy(unif).float()),
+        "max_length": torch.full((num,), max_length_for(size)),
+    }
+
+
+def _pctsp(stochastic: bool, num: int, size: int) -> Instance:
+    depot = np.random.uniform(size=(num, 2))
+    locs = np.random.uniform(size=(num, size, 2))
+    penalty = np.random.uniform(size=(num, size)) * max_length_for(size) * PENALTY_FACTOR / size
+    prize = np.random.uniform(size=(num, size)) * 4 / size
+    real = np.random.uniform(size=(num, size)) * prize * 2
+    out = {"depot": depot, "locs": locs, "penalty": penalty, "prize": prize,
+           "real_prize": real if stochastic else prize}
+    return {k: torch.from_numpy(v).float() for k, v in out.items()}
 
 
 def save_dataset(inst: Instance, path: str | os.PathLike[str]) -> None:
@@ -94,7 +124,7 @@ def _main() -> None:
         description="Write a dataset with the paper's conventions (test seed 1234, validation 4321).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--problem", default="tsp", choices=["tsp", "cvrp"], help="problem family")
+    parser.add_argument("--problem", default="tsp", choices=sorted(PROBLEMS), help="problem")
     parser.add_argument("--size", type=int, default=20, help="nodes per instance")
     parser.add_argument("--num", type=int, default=10_000, help="number of instances")
     parser.add_argument("--seed", type=int, default=TEST_SEED, help="1234: test, 4321: validation")

@@ -105,6 +105,10 @@ def decode(
         raise ValueError(f"samples must be >= 1, got {samples}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if model.problem.stochastic and (strategy != "greedy" or augment != 1):
+        raise ValueError(f"{model.problem.name} is stochastic: only strategy='greedy' with "
+                         "augment=1 is fair (picking the best of several rollouts would use "
+                         "prizes that the other rollouts revealed)")
     was_training = model.training
     model.eval()
     n_inst = next(iter(inst.values())).shape[0]

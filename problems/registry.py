@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 from problems.base import RoutingProblem
 from problems.cvrp import CVRP
+from problems.op import OP
+from problems.pctsp import PCTSP
 from problems.tsp import TSP
 
-PROBLEMS: dict[str, type] = {"tsp": TSP, "cvrp": CVRP}
-"""Problem name -> class."""
+PROBLEMS: dict[str, Callable[[], RoutingProblem]] = {
+    "tsp": TSP,
+    "cvrp": CVRP,
+    "op_const": partial(OP, "const"),
+    "op_unif": partial(OP, "unif"),
+    "op_dist": partial(OP, "dist"),
+    "pctsp": PCTSP,
+    "spctsp": partial(PCTSP, stochastic=True),
+}
+"""Problem name -> constructor."""
 
 
 def make_problem(name: str) -> RoutingProblem:

@@ -45,7 +45,8 @@ from rlcore.config import option, parse_config, require
 class TrainConfig:
     """Train an attention model for a routing problem with REINFORCE."""
 
-    problem: Literal["tsp", "cvrp"] = option("tsp", "problem family")
+    problem: Literal["tsp", "cvrp", "op", "pctsp", "spctsp"] = option("tsp", "problem family")
+    prize: Literal["const", "unif", "dist"] = option("dist", "OP prize distribution (--problem op)")
     size: int = option(20, "nodes per training instance")
     baseline: Literal["rollout", "shared", "exponential", "critic", "none"] = option(
         "rollout", "REINFORCE baseline: greedy rollout (paper), shared (POMO multi-start), "
@@ -92,6 +93,11 @@ class TrainConfig:
         require(self.threads >= 0, "threads", ">= 0", self.threads)
         require(self.max_minutes >= 0, "max_minutes", ">= 0", self.max_minutes)
 
+    @property
+    def problem_name(self) -> str:
+        """The registry name: ``op_<prize>`` for OP, else the problem."""
+        return f"op_{self.prize}" if self.problem == "op" else self.problem
+
 
 RUNTIME_FIELDS = frozenset(
     {"epochs", "resume", "threads", "device", "eval_batch_size", "max_minutes"})
@@ -135,7 +141,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
-    problem = make_problem(cfg.problem)
+    problem = make_problem(cfg.problem_name)
     model_cfg = ModelConfig(embed_dim=cfg.embed_dim, layers=cfg.layers, ff_dim=4 * cfg.embed_dim)
     model = AttentionModel(problem, model_cfg).to(cfg.device)
     if cfg.init_from and not cfg.resume:
@@ -159,7 +165,8 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         scheduler.load_state_dict(state["scheduler"])
         baseline.load_state_dict(state["baseline"])
         start_epoch, seen, wall = state["epoch"] + 1, state["instances_seen"], state["wall_time"]
-    val = to_device(paper_dataset(cfg.problem, cfg.val_size, cfg.size, VALIDATION_SEED), cfg.device)
+    val = paper_dataset(cfg.problem_name, cfg.val_size, cfg.size, VALIDATION_SEED)
+    val = to_device(val, cfg.device)
     reference = load_dataset(cfg.val_reference)["costs"] if cfg.val_reference else None
     starts = (cfg.starts or cfg.size) if cfg.baseline == "shared" else 0
     logger = Logger(cfg.run_dir, config=dataclasses.asdict(cfg))
@@ -200,7 +207,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
               + (f" (gap {100 * metrics['eval/gap']:.2f} %)" if "eval/gap" in metrics else "")
               + f", {seen} instances seen, {wall / 60:.1f} min training")
         save_checkpoint(ckpt_path, {
-            "problem": cfg.problem, "size": cfg.size, "model_config": dataclasses.asdict(model.cfg),
+            "problem": cfg.problem_name, "size": cfg.size, "model_config": dataclasses.asdict(model.cfg),
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "baseline": baseline.state_dict(),
             "epoch": epoch, "instances_seen": seen, "wall_time": wall,

@@ -30,6 +30,7 @@ class TSP:
     """
 
     name = "tsp"
+    stochastic = False
     node_dim = 2
     coord_keys = ("locs",)
 
