@@ -39,6 +39,9 @@ class RoutingProblem(Protocol):
         """``(B, n, node_dim)`` inputs of the encoder."""
         ...
 
+    # Optional: ``dynamic_dim: int`` and ``dynamic(state) -> (B, k, n, dynamic_dim)`` for
+    # node features that change during decoding (SDVRP's remaining demand).
+
     def context_dim(self, embed_dim: int) -> int:
         """Width of :meth:`context`'s output for node embeddings of width ``embed_dim``."""
         ...

@@ -38,7 +38,7 @@ def paper_dataset(problem: str, num: int, size: int, seed: int) -> Instance:
     if num < 1 or size < 1:
         raise ValueError(f"num and size must be >= 1, got num={num}, size={size}")
     generators = {
-        "tsp": _tsp, "cvrp": _cvrp, "pctsp": partial(_pctsp, False), "spctsp": partial(_pctsp, True),
+        "tsp": _tsp, "cvrp": _cvrp, "sdvrp": _cvrp, "pctsp": partial(_pctsp, False), "spctsp": partial(_pctsp, True),
         **{f"op_{kind}": partial(_op, kind) for kind in PRIZE_TYPES},
     }
     if problem not in generators:

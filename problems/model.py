@@ -119,6 +119,8 @@ class AttentionModel(nn.Module):
         self.project_step = nn.Linear(ctx, d, bias=False)
         self.project_out = nn.Linear(d, d, bias=False)
         self.placeholder = nn.Parameter(torch.empty(ctx).uniform_(-1, 1))
+        dynamic_dim = getattr(problem, "dynamic_dim", 0)
+        self.project_dynamic = nn.Linear(dynamic_dim, 3 * d, bias=False) if dynamic_dim else None
 
     def encode(self, inst: Instance) -> _Cache:
         """Run the encoder and project everything the decoder reuses."""
@@ -138,8 +140,14 @@ class AttentionModel(nn.Module):
             logit_key=lk.transpose(1, 2),
         )
 
-    def log_probs(self, cache: _Cache, context: Tensor | None, mask: Tensor) -> Tensor:
-        """``(B, k, n)`` log-probabilities of the next node for ``(B, k)`` rollouts."""
+    def log_probs(
+        self, cache: _Cache, context: Tensor | None, mask: Tensor, dynamic: Tensor | None = None
+    ) -> Tensor:
+        """``(B, k, n)`` log-probabilities of the next node for ``(B, k)`` rollouts.
+
+        ``dynamic`` ``(B, k, n, F)`` node features that change during decoding
+        (SDVRP's remaining demand) shift each rollout's keys and values.
+        """
         batch, k, n = mask.shape
         d, heads = self.cfg.embed_dim, self.cfg.heads
         if context is None:
@@ -147,13 +155,39 @@ class AttentionModel(nn.Module):
         else:
             step = self.project_step(context)
         query = (cache.fixed + step).view(batch, k, heads, d // heads).transpose(1, 2)
-        glimpse = F.scaled_dot_product_attention(
-            query, cache.glimpse_key, cache.glimpse_val, attn_mask=~mask.unsqueeze(1)
-        )
-        glimpse = self.project_out(glimpse.transpose(1, 2).reshape(batch, k, d))
-        logits = torch.bmm(glimpse, cache.logit_key) / math.sqrt(d)
-        logits = self.cfg.tanh_clip * torch.tanh(logits)
+        if dynamic is None or self.project_dynamic is None:
+            glimpse = F.scaled_dot_product_attention(
+                query, cache.glimpse_key, cache.glimpse_val, attn_mask=~mask.unsqueeze(1)
+            )
+            glimpse = self.project_out(glimpse.transpose(1, 2).reshape(batch, k, d))
+            logits = torch.bmm(glimpse, cache.logit_key)
+        else:
+            glimpse, logits = self._dynamic_attention(cache, query, mask, dynamic)
+        logits = self.cfg.tanh_clip * torch.tanh(logits / math.sqrt(d))
         return torch.log_softmax(logits.masked_fill(mask, float("-inf")), dim=-1)
+
+    def _dynamic_attention(
+        self, cache: _Cache, query: Tensor, mask: Tensor, dynamic: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Glimpse and pointer with per-rollout keys: the static ones plus a projection of
+        the dynamic features (one attention per rollout instead of per instance)."""
+        batch, k, n = mask.shape
+        d, heads = self.cfg.embed_dim, self.cfg.heads
+        gk, gv, lk = self.project_dynamic(dynamic).chunk(3, dim=-1)  # (B, k, n, d) each
+
+        def per_rollout(static: Tensor, delta: Tensor) -> Tensor:  # -> (B*k, H, n, d/H)
+            delta = delta.reshape(batch, k, n, heads, d // heads).permute(0, 1, 3, 2, 4)
+            return (static.unsqueeze(1) + delta).reshape(batch * k, heads, n, d // heads)
+
+        q = query.transpose(1, 2).reshape(batch * k, heads, 1, d // heads)
+        glimpse = F.scaled_dot_product_attention(
+            q, per_rollout(cache.glimpse_key, gk), per_rollout(cache.glimpse_val, gv),
+            attn_mask=~mask.reshape(batch * k, 1, 1, n),
+        )
+        glimpse = self.project_out(glimpse.reshape(batch, k, d))
+        keys = cache.logit_key.transpose(1, 2).unsqueeze(1) + lk  # (B, k, n, d)
+        logits = (glimpse.unsqueeze(2) @ keys.transpose(-1, -2)).squeeze(2)
+        return glimpse, logits
 
     def rollout(
         self,
@@ -182,7 +216,8 @@ class AttentionModel(nn.Module):
             state = problem.step(state, first)
             actions.append(first)
         while not problem.finished(state):
-            lp = self.log_probs(cache, problem.context(state, cache.emb), problem.mask(state))
+            dynamic = problem.dynamic(state) if self.project_dynamic is not None else None
+            lp = self.log_probs(cache, problem.context(state, cache.emb), problem.mask(state), dynamic)
             if greedy:
                 action = lp.argmax(dim=-1)
             else:

@@ -9,11 +9,13 @@ from problems.base import RoutingProblem
 from problems.cvrp import CVRP
 from problems.op import OP
 from problems.pctsp import PCTSP
+from problems.sdvrp import SDVRP
 from problems.tsp import TSP
 
 PROBLEMS: dict[str, Callable[[], RoutingProblem]] = {
     "tsp": TSP,
     "cvrp": CVRP,
+    "sdvrp": SDVRP,
     "op_const": partial(OP, "const"),
     "op_unif": partial(OP, "unif"),
     "op_dist": partial(OP, "dist"),

@@ -45,7 +45,8 @@ from rlcore.config import option, parse_config, require
 class TrainConfig:
     """Train an attention model for a routing problem with REINFORCE."""
 
-    problem: Literal["tsp", "cvrp", "op", "pctsp", "spctsp"] = option("tsp", "problem family")
+    problem: Literal["tsp", "cvrp", "sdvrp", "op", "pctsp", "spctsp"] = option(
+        "tsp", "problem family")
     prize: Literal["const", "unif", "dist"] = option("dist", "OP prize distribution (--problem op)")
     size: int = option(20, "nodes per training instance")
     baseline: Literal["rollout", "shared", "exponential", "critic", "none"] = option(

@@ -61,3 +61,33 @@ def test_tiny_training_beats_the_untrained_model(tmp_path) -> None:
     _, before = decode(untrained, val, "greedy")
     metrics = train(cfg)
     assert metrics["eval/cost"] < 0.8 * float(before.mean())
+
+
+def test_sdvrp_splits_a_delivery_by_hand() -> None:
+    from problems.sdvrp import SDVRP, deliveries
+
+    inst = {"depot": torch.tensor([[0.0, 0.0]]), "locs": torch.tensor([[[0.0, 1.0], [0.0, 2.0]]]),
+            "demand": torch.tensor([[0.75, 0.5]])}
+    # trip 1: node 1 takes 0.75, node 2 gets the last 0.25; trip 2: node 2 gets its other 0.25
+    tours = torch.tensor([[[1, 2, 0, 2, 0]]])
+    assert deliveries(inst["demand"], tours)[0, 0].tolist() == [0.75, 0.25, 0.0, 0.25, 0.0]
+    SDVRP().check(inst, tours)
+    assert SDVRP().cost(inst, tours).item() == pytest.approx(2 + 2 + 2 * 2)
+    with pytest.raises(ValueError, match="fully delivered"):
+        SDVRP().check(inst, torch.tensor([[[1, 2, 0, 0, 0]]]))
+    with pytest.raises(ValueError, match="exactly once"):
+        CVRP().check(inst, tours)  # the same routes are infeasible without splitting
+
+
+def test_sdvrp_training_beats_the_untrained_model(tmp_path) -> None:
+    from problems.sdvrp import SDVRP
+
+    cfg = TrainConfig(problem="sdvrp", size=10, embed_dim=32, layers=1, batch_size=128,
+                      epoch_size=128 * 20, epochs=2, lr=1e-3, val_size=200, bl_eval_size=200,
+                      eval_batch_size=200, run_dir=str(tmp_path), seed=0)
+    torch.manual_seed(0)
+    untrained = AttentionModel(SDVRP(), ModelConfig(embed_dim=32, layers=1, ff_dim=128))
+    val = paper_dataset("sdvrp", 200, 10, 4321)
+    _, before = decode(untrained, val, "greedy")
+    metrics = train(cfg)
+    assert metrics["eval/cost"] < 0.8 * float(before.mean())
