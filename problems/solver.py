@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,12 @@ import numpy as np
 import torch
 
 from problems import decoding
-from problems.heuristics import tour_lengths, two_opt
+from problems.base import Instance
+from problems.heuristics import two_opt
+from problems.inputs import ADAPTERS, normalize, split_trips
 from problems.model import AttentionModel, ModelConfig
 from problems.registry import make_problem
+from problems.sdvrp import deliveries
 
 __all__ = ["Solution", "Solver", "export_solver", "load_solver", "pretrained_names"]
 
@@ -39,46 +43,24 @@ def pretrained_names() -> list[str]:
 
 @dataclass(frozen=True)
 class Solution:
-    """Solutions of a batch of instances."""
+    """Solutions of a batch of instances (B = 1 for a single instance)."""
 
     tours: np.ndarray
-    """``(B, n)`` int64 node order (a closed tour returns to ``tours[:, 0]``); B = 1 for one
-    ``(n, 2)`` instance."""
+    """``(B, T)`` int64 node sequences as decoded. TSP: the order of ``locs``' rows (a closed
+    tour). Depot problems: 0 is the depot and ``i >= 1`` is ``locs[i - 1]``; trailing zeros
+    are padding."""
     costs: np.ndarray
-    """``(B,)`` float64 tour lengths in the caller's units."""
+    """``(B,)`` objective in the caller's units: tour length (TSP, CVRP, SDVRP), length plus
+    penalties (PCTSP, SPCTSP) or the collected prize (OP, maximised)."""
+    routes: list[Any]
+    """Per instance: the tour (TSP); one list of customers (indices into ``locs``) per trip
+    (CVRP, SDVRP); the visited nodes before the return (OP, PCTSP)."""
+    feasible: np.ndarray
+    """``(B,)`` bool, from the problem's independent checker."""
     seconds: float
     """Wall-clock time of the solve."""
-
-
-def _as_coords(coords: Any) -> tuple[np.ndarray, bool]:
-    """Validate user coordinates: ``(n, 2)`` or ``(B, n, 2)``, finite, n >= 3."""
-    if isinstance(coords, torch.Tensor):
-        coords = coords.detach().cpu().numpy()
-    try:
-        arr = np.asarray(coords, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"coords must be a numeric array of shape (n, 2) or (B, n, 2): {err}") from None
-    single = arr.ndim == 2
-    arr = arr[None] if single else arr
-    if arr.ndim != 3 or arr.shape[-1] != 2:
-        raise ValueError(f"coords must have shape (n, 2) or (B, n, 2), got {np.shape(coords)}")
-    if arr.shape[1] < 3:
-        raise ValueError(f"coords must have at least 3 nodes, got {arr.shape[1]}")
-    if arr.shape[0] == 0:
-        raise ValueError("coords must hold at least one instance")
-    if not np.isfinite(arr).all():
-        raise ValueError("coords contains NaN or inf")
-    return arr, single
-
-
-def normalize(coords: np.ndarray) -> np.ndarray:
-    """Map each instance into the unit square: shift to 0, divide by the larger extent.
-
-    One factor for both axes keeps the geometry, so tour orders transfer back exactly.
-    """
-    low = coords.min(axis=1, keepdims=True)
-    extent = (coords.max(axis=1, keepdims=True) - low).max(axis=2, keepdims=True)
-    return (coords - low) / np.where(extent > 0, extent, 1.0)
+    delivered: list[list[list[float]]] | None = None
+    """SDVRP: the amount delivered at each stop of each trip, in the caller's demand units."""
 
 
 class Solver:
@@ -93,38 +75,63 @@ class Solver:
     def __init__(self, model: AttentionModel, size: int, device: str | torch.device = "cpu") -> None:
         self.model = model.to(device).eval()
         self.problem = model.problem
+        self.adapter = ADAPTERS[self.problem.name]
         self.size = size
         self.device = torch.device(device)
 
+    def _instance(self, data: Any, arrays: dict[str, Any]) -> Instance:
+        if data is not None:
+            if isinstance(data, Mapping):
+                arrays = {**data, **arrays}
+            elif self.problem.name == "tsp":
+                arrays = {"locs": data, **arrays}
+            else:
+                raise TypeError(f"{self.problem.name} instances are given as a dict or keyword "
+                                f"arrays: {', '.join(self.adapter.keys)}")
+        unknown = set(arrays) - set(self.adapter.keys)
+        if unknown:
+            raise TypeError(f"unexpected arguments {sorted(unknown)} for {self.problem.name}; "
+                            f"expected {', '.join(self.adapter.keys)}")
+        return self.adapter.to_instance(arrays)[0]
+
     def solve(
         self,
-        coords: Any,
+        data: Any = None,
+        /,
+        *,
         decode: str = "greedy",
         samples: int = 128,
         augment: int = 1,
         improve: str | None = None,
         batch_size: int | None = None,
         seed: int = 0,
+        **arrays: Any,
     ) -> Solution:
-        """Solve TSP instances.
+        """Solve instances given in the caller's units.
 
         Args:
-            coords: ``(n, 2)`` or ``(B, n, 2)`` array-like (NumPy, torch, lists), any scale;
-                duplicate points are fine.
+            data: TSP: coordinates ``(n, 2)`` or ``(B, n, 2)``. Other problems: a dict of
+                arrays (or pass them as keywords): CVRP/SDVRP ``depot, locs, demand,
+                capacity``; OP ``depot, locs, prize, max_length``; PCTSP ``depot, locs,
+                prize, penalty`` (``min_prize``, default 1; SPCTSP also ``real_prize``, the
+                prizes revealed on visiting, default the expected ones). NumPy, torch or
+                lists; duplicate points are fine.
             decode: ``"greedy"``, ``"sample"`` (best of ``samples``) or ``"multistart"``
                 (every node as the first node).
             samples: rollouts per instance for ``"sample"``.
             augment: 1, 2, 4 or 8 symmetric copies of each instance; the best is kept.
-            improve: ``None`` or ``"2opt"``: local search on the model's tours.
-            batch_size: instances per chunk (default: keeps about 10^5 rollouts in memory).
+            improve: ``None`` or ``"2opt"`` (TSP only): local search on the model's tours.
+            batch_size: instances per chunk (default: about 10^5 rollouts in memory).
             seed: RNG seed for ``"sample"``.
         """
         if decode not in decoding.STRATEGIES:
             raise ValueError(f"decode must be one of {decoding.STRATEGIES}, got {decode!r}")
-        if improve is not None and improve not in IMPROVERS:
-            raise ValueError(f"improve must be None or one of {sorted(IMPROVERS)}, got {improve!r}")
-        arr, _ = _as_coords(coords)
-        n = arr.shape[1]
+        allowed = sorted(IMPROVERS) if self.problem.name == "tsp" else []
+        if improve is not None and improve not in allowed:
+            raise ValueError(f"improve must be None or one of {allowed} for "
+                             f"{self.problem.name}, got {improve!r}")
+        user = self._instance(data, arrays)
+        n = self.problem.max_starts(user)
         if not self.size / 2 <= n <= self.size * 2:
             warnings.warn(f"instances have {n} nodes, far from the {self.size} this model was "
                           "trained on: expect larger gaps", stacklevel=2)
@@ -132,50 +139,87 @@ class Solver:
         if batch_size is None:
             batch_size = max(1, 100_000 // (k * augment))
         tic = time.perf_counter()
-        inst = {"locs": torch.as_tensor(normalize(arr), dtype=torch.float32, device=self.device)}
+        inst, _ = normalize(user, self.problem.coord_keys, self.adapter.scale_fields)
+        inst = {key: v.to(self.device) for key, v in inst.items()}
         gen = torch.Generator(device=self.device).manual_seed(seed)
         tours_t, _ = decoding.decode(self.model, inst, decode, samples=samples, augment=augment,
                                      batch_size=batch_size, generator=gen)
         tours = tours_t.cpu().numpy().astype(np.int64)
         if improve is not None:
-            tours = IMPROVERS[improve](arr, tours)
-        costs = tour_lengths(arr, tours)
-        return Solution(tours=tours, costs=costs, seconds=time.perf_counter() - tic)
+            tours = IMPROVERS[improve](user["locs"].numpy(), tours)
+        return self._solution(user, tours, time.perf_counter() - tic)
+
+    def _solution(self, user: Instance, tours: np.ndarray, seconds: float) -> Solution:
+        t = torch.from_numpy(tours)
+        cost = self.problem.cost(user, t.unsqueeze(1))[:, 0].numpy()
+        feasible = np.ones(len(tours), dtype=bool)
+        for b in range(len(tours)):
+            try:
+                self.problem.check({k: v[b : b + 1] for k, v in user.items()}, t[b : b + 1, None])
+            except ValueError:
+                feasible[b] = False
+        routes = [self.adapter.routes(tours[b]) for b in range(len(tours))]
+        delivered = None
+        if self.problem.name == "sdvrp":
+            amounts = deliveries(user["demand"], t.unsqueeze(1))[:, 0].numpy()
+            capacity = user["capacity"].numpy()
+            delivered = [[[float(a * capacity[b]) for a in trip] for trip in split_trips(tours[b], amounts[b])]
+                         for b in range(len(tours))]
+        return Solution(tours=tours, costs=-cost if self.adapter.maximise else cost,
+                        routes=routes, feasible=feasible, seconds=seconds, delivered=delivered)
 
     def improve(self, coords: Any, tours: Any, method: str = "2opt") -> Solution:
-        """Apply local search to given tours (e.g. another solver's)."""
-        if method not in IMPROVERS:
-            raise ValueError(f"method must be one of {sorted(IMPROVERS)}, got {method!r}")
-        arr, _ = _as_coords(coords)
+        """Apply local search to given TSP tours (e.g. another solver's)."""
+        if self.problem.name != "tsp" or method not in IMPROVERS:
+            raise ValueError(f"method must be one of {sorted(IMPROVERS)} for TSP, got {method!r} "
+                             f"for {self.problem.name}")
+        user = self._instance(coords, {})
+        locs = user["locs"].numpy()
         tic = time.perf_counter()
         t = np.asarray(tours, dtype=np.int64)
-        if t.size != arr.shape[0] * arr.shape[1]:
-            raise ValueError(f"tours must have shape {arr.shape[:2]}, got {t.shape}")
-        out = IMPROVERS[method](arr, t.reshape(arr.shape[:2]))
-        return Solution(tours=out, costs=tour_lengths(arr, out), seconds=time.perf_counter() - tic)
+        if t.size != locs.shape[0] * locs.shape[1]:
+            raise ValueError(f"tours must have shape {locs.shape[:2]}, got {t.shape}")
+        out = IMPROVERS[method](locs, t.reshape(locs.shape[:2]))
+        return self._solution(user, out, time.perf_counter() - tic)
 
-    def plot(self, coords: Any, tour: Any, path: str | os.PathLike[str] | None = None,
-             title: str | None = None):  # noqa: ANN201 - a matplotlib Figure
-        """Draw one instance's tour; saved as PNG when ``path`` is given. Returns the figure."""
+    def plot(self, data: Any, tour: Any, path: str | os.PathLike[str] | None = None,
+             title: str | None = None, **arrays: Any):  # noqa: ANN201 - a matplotlib Figure
+        """Draw one instance's solution (``tour``: a row of ``Solution.tours``): one colour
+        per trip, the depot as a red square, prizes as marker sizes. Saved as PNG when
+        ``path`` is given. Returns the figure."""
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        arr, single = _as_coords(coords)
-        if not single:
-            raise ValueError("plot takes one instance: coords of shape (n, 2)")
-        pts = arr[0]
-        t = np.asarray(tour, dtype=np.int64)
-        if sorted(t.tolist()) != list(range(len(pts))):
-            raise ValueError(f"tour must be a permutation of range({len(pts)})")
-        cycle = np.append(t, t[0])
+        user = self._instance(data, arrays)
+        if user["locs"].shape[0] != 1:
+            raise ValueError("plot takes one instance")
+        t = np.asarray(tour, dtype=np.int64).reshape(-1)
+        locs = user["locs"][0].numpy()
         fig, ax = plt.subplots(figsize=(5, 5))
-        ax.plot(pts[cycle, 0], pts[cycle, 1], "-", color="tab:blue", lw=1.2)
-        ax.scatter(pts[:, 0], pts[:, 1], s=14, color="black", zorder=3)
-        ax.scatter(pts[t[0], 0], pts[t[0], 1], s=60, marker="s", color="tab:red", zorder=4)
-        length = float(tour_lengths(pts, t))
-        ax.set_title(title or f"{len(pts)} nodes, length {length:.3f}")
+        prize = user.get("prize")
+        sizes = 14 if prize is None else 10 + 120 * prize[0].numpy() / max(float(prize.max()), 1e-9)
+        ax.scatter(locs[:, 0], locs[:, 1], s=sizes, color="black", zorder=3)
+        if "depot" in user:
+            depot = user["depot"][0].numpy()
+            pts = np.vstack((depot, locs))
+            trips = self.adapter.routes(t)
+            trips = trips if trips and isinstance(trips[0], list) else [trips]
+            colours = plt.get_cmap("tab10")
+            for i, trip in enumerate(trips):
+                leg = [0, *[v + 1 for v in trip], 0]
+                ax.plot(pts[leg, 0], pts[leg, 1], "-", lw=1.2, color=colours(i % 10))
+            ax.scatter(depot[0], depot[1], s=80, marker="s", color="tab:red", zorder=4)
+        else:
+            if sorted(t.tolist()) != list(range(len(locs))):
+                raise ValueError(f"tour must be a permutation of range({len(locs)})")
+            cycle = np.append(t, t[0])
+            ax.plot(locs[cycle, 0], locs[cycle, 1], "-", color="tab:blue", lw=1.2)
+            ax.scatter(locs[t[0], 0], locs[t[0], 1], s=60, marker="s", color="tab:red", zorder=4)
+        value = float(self._solution(user, t[None], 0.0).costs[0])
+        label = "prize" if self.adapter.maximise else "cost"
+        ax.set_title(title or f"{self.problem.name}, {len(locs)} nodes, {label} {value:.3f}")
         ax.set_aspect("equal")
         fig.tight_layout()
         if path is not None:
