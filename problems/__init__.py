@@ -5,9 +5,12 @@
 >>> res = solver.solve(coords, decode="multistart", augment=8)
 """
 
+from problems.envs import RoutingEnv, register_envs
 from problems.registry import PROBLEMS, make_problem
 from problems.solver import Solution, Solver, load_solver, pretrained_names
 from problems.tsp import TSP
 
-__all__ = ["PROBLEMS", "TSP", "Solution", "Solver", "load_solver", "make_problem",
-           "pretrained_names"]
+register_envs()
+
+__all__ = ["PROBLEMS", "TSP", "RoutingEnv", "Solution", "Solver", "load_solver", "make_problem",
+           "pretrained_names", "register_envs"]
