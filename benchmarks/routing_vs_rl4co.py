@@ -129,11 +129,12 @@ def budget(minutes: float, num: int) -> None:
     from rl4co.models import POMO
     from rl4co.utils import RL4COTrainer
 
-    coords = paper_dataset("tsp", num, 20, TEST_SEED)["locs"]
-    cache = Path("benchmarks/reference/tsp20_seed1234_lkh.npz")
-    ref = reference_costs(coords.double().numpy(), cache)
-    if ref is None:
+    inst = paper_dataset("tsp", num, 20, TEST_SEED)
+    coords = inst["locs"]
+    found = reference_costs("tsp", inst, Path("benchmarks/reference/tsp20_seed1234_lkh-3.npz"))
+    if found is None:
         raise SystemExit("LKH-3 (elkai) is needed for the reference costs")
+    ref = found[1]
 
     env = TSPEnv(generator_params={"num_loc": 20})
     model = POMO(env)

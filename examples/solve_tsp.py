@@ -29,13 +29,14 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     solver = load_solver(f"tsp{args.size}")
-    coords = paper_dataset("tsp", args.num, args.size, TEST_SEED)["locs"].double().numpy()
+    inst = paper_dataset("tsp", args.num, args.size, TEST_SEED)
     cache = Path(__file__).resolve().parents[1] / "benchmarks" / "reference" / (
-        f"tsp{args.size}_seed{TEST_SEED}_lkh.npz")
-    table, tours = compare(solver, coords, ["greedy", "multistart:8"], True, cache)
+        f"tsp{args.size}_seed{TEST_SEED}_lkh-3.npz")
+    table, tours = compare(solver, "tsp", inst, ["greedy", "multistart:8"], True, cache)
     print_table(f"TSP{args.size}: {args.num} instances of the paper's test set, gap to LKH-3", table)
     best = "model multistart x8 aug"
-    solver.plot(coords[0], tours[best][0], args.plot, title=f"TSP{args.size}, {best}")
+    solver.plot(inst["locs"][0].double().numpy(), tours[best][0], args.plot,
+                title=f"TSP{args.size}, {best}")
     print(f"tour plot: {args.plot}")
 
 

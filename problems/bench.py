@@ -1,11 +1,16 @@
-"""Compare a solver with heuristics and LKH-3 on the paper's test set.
+"""Compare a solver with heuristics and a reference solver on the paper's test set.
 
     python -m problems.bench --problem tsp --size 50 --num 1000
-    python -m problems.bench --size 100 --decodes greedy multistart:8 --no-heuristics
+    python -m problems.bench --problem cvrp --size 20 --decodes greedy multistart:8
+    python -m problems.bench --problem op --prize dist --size 20
+    python -m problems.bench --problem tsp --size 100 --tsplib ../shared/data/tsplib
+    python -m problems.bench --problem cvrp --size 100 --cvrplib ../shared/data/cvrplib
 
-Prints mean cost, gap to the reference (LKH-3 when installed, cached under
-``--cache``), and wall time per method. ``--tsplib DIR`` instead evaluates on
-TSPLIB instances with TSPLIB's rounding against ``DIR/optimal.txt``.
+Prints the mean objective, the gap to the reference (LKH-3 for TSP, PyVRP's HGS
+for CVRP/SDVRP, OR-Tools for OP/PCTSP; costs cached under ``--cache``) and
+wall time per method. OP is a maximisation: its gap is the prize missed
+relative to the reference. ``--tsplib`` / ``--cvrplib`` evaluate on the
+library instances with their integer rounding against the known optima.
 """
 
 from __future__ import annotations
@@ -16,18 +21,80 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from problems.base import Instance
 from problems.data import TEST_SEED, paper_dataset, read_tsplib, tsplib_length
-from problems.heuristics import farthest_insertion, nearest_neighbour, tour_lengths, two_opt
+from problems.heuristics import (
+    farthest_insertion,
+    greedy_insertion_op,
+    greedy_insertion_pctsp,
+    nearest_neighbour,
+    savings,
+    two_opt,
+)
+from problems.registry import make_problem
 from problems.solver import Solver, load_solver
 
-__all__ = ["compare", "parse_decode", "reference_costs", "tsplib_table"]
+__all__ = ["compare", "cvrplib_table", "parse_decode", "reference_costs", "tsplib_table"]
 
-HEURISTICS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "nearest neighbour": nearest_neighbour,
-    "farthest insertion": farthest_insertion,
-    "2-opt (from nearest neighbour)": lambda c: two_opt(c, nearest_neighbour(c)),
+Method = Callable[[Instance], np.ndarray]  # instance batch -> (B, T) node sequences
+
+
+def _np(inst: Instance, key: str) -> np.ndarray:
+    return inst[key].double().numpy()
+
+
+def _capacity(inst: Instance) -> tuple[np.ndarray, int]:
+    """Integer demands and capacity of the paper's CVRP data (demand is demand / capacity)."""
+    from problems.cvrp import capacity_for
+
+    cap = int(capacity_for(inst["demand"].shape[1]))
+    return np.rint(_np(inst, "demand") * cap).astype(np.int64), cap
+
+
+_VRP_HEURISTICS: dict[str, Method] = {
+    "savings + 2-opt": lambda i: savings(_np(i, "depot"), _np(i, "locs"), _np(i, "demand")),
 }
+HEURISTICS: dict[str, dict[str, Method]] = {
+    "tsp": {
+        "nearest neighbour": lambda i: nearest_neighbour(_np(i, "locs")),
+        "farthest insertion": lambda i: farthest_insertion(_np(i, "locs")),
+        "2-opt (from nearest neighbour)":
+            lambda i: two_opt(_np(i, "locs"), nearest_neighbour(_np(i, "locs"))),
+    },
+    "cvrp": _VRP_HEURISTICS,
+    "sdvrp": _VRP_HEURISTICS,
+    "op": {"greedy insertion": lambda i: greedy_insertion_op(
+        _np(i, "depot"), _np(i, "locs"), _np(i, "prize"), _np(i, "max_length"))},
+    "pctsp": {"greedy insertion": lambda i: greedy_insertion_pctsp(
+        _np(i, "depot"), _np(i, "locs"), _np(i, "prize"), _np(i, "penalty"))},
+    "spctsp": {},
+}
+"""Problem family -> heuristic name -> method."""
+
+
+def _reference(family: str, seconds: float) -> tuple[str, Method] | None:
+    """The family's reference solver, or None when it has none."""
+    from problems import reference as ref
+
+    table: dict[str, tuple[str, Method]] = {
+        "tsp": ("LKH-3 (elkai)", lambda i: ref.lkh_tsp(_np(i, "locs"))),
+        "cvrp": (f"PyVRP HGS {seconds:g}s", lambda i: ref.pyvrp_cvrp(
+            _np(i, "depot"), _np(i, "locs"), *_capacity(i), time_limit=seconds)),
+        "op": (f"OR-Tools {seconds:g}s", lambda i: ref.ortools_op(
+            _np(i, "depot"), _np(i, "locs"), _np(i, "prize"), _np(i, "max_length"),
+            time_limit=seconds)),
+        "pctsp": (f"OR-Tools {seconds:g}s", lambda i: ref.ortools_pctsp(
+            _np(i, "depot"), _np(i, "locs"), _np(i, "prize"), _np(i, "penalty"),
+            time_limit=seconds)),
+    }
+    table["sdvrp"] = table["cvrp"]
+    return table.get(family)
+
+
+def family(problem: str) -> str:
+    return "op" if problem.startswith("op_") else problem
 
 
 def parse_decode(spec: str) -> tuple[str, int]:
@@ -36,75 +103,107 @@ def parse_decode(spec: str) -> tuple[str, int]:
     return name, int(num) if num else 1
 
 
-def reference_costs(coords: np.ndarray, cache: Path | None) -> np.ndarray | None:
-    """LKH-3 costs of ``coords``, read from / written to ``cache``; None without elkai."""
+def _objective(problem: str, inst: Instance, seqs: np.ndarray) -> np.ndarray:
+    """Feasibility-checked objective per instance (prize for OP, cost otherwise)."""
+    p = make_problem(problem)
+    tours = torch.from_numpy(np.asarray(seqs, dtype=np.int64)).unsqueeze(1)
+    p.check(inst, tours)
+    cost = p.cost(inst, tours)[:, 0].double().numpy()
+    return -cost if family(problem) == "op" else cost
+
+
+def reference_costs(problem: str, inst: Instance, cache: Path | None,
+                    seconds: float = 1.0) -> tuple[str, np.ndarray] | None:
+    """The reference solver's objectives, read from / written to ``cache``; None when the
+    reference package is missing or the problem has no reference."""
     if cache is not None and cache.is_file():
-        costs = np.load(cache)["costs"]
-        if len(costs) >= len(coords):
-            return costs[: len(coords)]
+        with np.load(cache) as data:
+            costs, name = data["costs"], str(data["name"]) if "name" in data else "reference"
+        if len(costs) >= len(next(iter(inst.values()))):
+            return f"{name} [cached]", costs[: len(next(iter(inst.values())))]
+    ref = _reference(family(problem), seconds)
+    if ref is None:
+        return None
+    name, method = ref
     try:
-        from problems.reference import lkh_tsp
-        tours = lkh_tsp(coords)
+        costs = _objective(problem, inst, method(inst))
     except ImportError:
         return None
-    costs = tour_lengths(coords, tours)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(cache, costs=costs)
-    return costs
+        np.savez_compressed(cache, costs=costs, name=name)
+    return name, costs
 
 
-def _run_model(solver: Solver, coords: np.ndarray, spec: str) -> tuple[str, np.ndarray, float, np.ndarray]:
+def _run_model(solver: Solver, inst: Instance, spec: str) -> tuple[str, np.ndarray, float, np.ndarray]:
     decode, num = parse_decode(spec)
     kwargs = {"augment": num} if decode in ("greedy", "multistart") else {"samples": num}
-    res = solver.solve(coords, decode=decode, **kwargs)
+    tic = time.perf_counter()
+    model_inst = {k: v.float().to(solver.device) for k, v in inst.items()}
+    from problems.decoding import decode as run_decode
+
+    batch = max(1, 100_000 // ((solver.problem.max_starts(inst) if decode == "multistart" else
+                                num if decode == "sample" else 1) * kwargs.get("augment", 1)))
+    tours, _ = run_decode(solver.model, model_inst, decode, batch_size=batch, **kwargs)
+    seconds = time.perf_counter() - tic
+    seqs = tours.cpu().numpy()
     label = f"model {decode}" + (f" x{num} aug" if "augment" in kwargs and num > 1 else "")
     label += f" ({num} samples)" if decode == "sample" else ""
-    return label, res.costs, res.seconds, res.tours
+    return label, _objective(solver.problem.name, inst, seqs), seconds, seqs
 
 
 def compare(
-    solver: Solver | None, coords: np.ndarray, decodes: list[str], heuristics: bool,
-    cache: Path | None,
+    solver: Solver | None, problem: str, inst: Instance, decodes: list[str], heuristics: bool,
+    cache: Path | None, ref_seconds: float = 1.0,
 ) -> tuple[list[tuple[str, float, float | None, float]], dict[str, np.ndarray]]:
-    """Rows ``(method, mean cost, gap or None, seconds)`` and each method's tours."""
+    """Rows ``(method, mean objective, gap or None, seconds)`` and each method's sequences.
+
+    The gap is ``mean / reference - 1`` for costs and ``1 - mean / reference`` for OP's
+    prize, so positive is worse in both cases.
+    """
     rows: list[tuple[str, np.ndarray, float]] = []
-    tours: dict[str, np.ndarray] = {}
+    seqs: dict[str, np.ndarray] = {}
     for spec in decodes if solver is not None else []:
-        label, costs, seconds, t = _run_model(solver, coords, spec)
-        rows.append((label, costs, seconds))
-        tours[label] = t
-    for name, fn in HEURISTICS.items() if heuristics else []:
+        label, objective, seconds, s = _run_model(solver, inst, spec)
+        rows.append((label, objective, seconds))
+        seqs[label] = s
+    for name, method in HEURISTICS[family(problem)].items() if heuristics else []:
         tic = time.perf_counter()
-        t = fn(coords)
-        rows.append((name, tour_lengths(coords, t), time.perf_counter() - tic))
-        tours[name] = t
+        s = method(inst)
+        rows.append((name, _objective(problem, inst, s), time.perf_counter() - tic))
+        seqs[name] = s
     tic = time.perf_counter()
-    cached = cache is not None and cache.is_file()
-    ref = reference_costs(coords, cache)
+    ref = reference_costs(problem, inst, cache, ref_seconds)
     if ref is not None:
-        rows.append(("LKH-3 (elkai)" + (" [cached]" if cached else ""),
-                     ref, time.perf_counter() - tic))
-    table = [(name, float(c.mean()), None if ref is None else float(c.mean() / ref.mean() - 1), s)
+        rows.append((ref[0], ref[1], time.perf_counter() - tic))
+    sign = -1.0 if family(problem) == "op" else 1.0
+    table = [(name, float(c.mean()),
+              None if ref is None else sign * float(c.mean() / ref[1].mean() - 1), s)
              for name, c, s in rows]
-    return table, tours
+    return table, seqs
 
 
 def print_table(title: str, table: list[tuple[str, float, float | None, float]]) -> None:
     print(title)
-    print(f"  {'method':38s} {'mean cost':>10s} {'gap':>9s} {'time':>9s}")
-    for name, cost, gap, seconds in table:
+    print(f"  {'method':38s} {'objective':>10s} {'gap':>9s} {'time':>9s}")
+    for name, value, gap, seconds in table:
         gap_s = "-" if gap is None else f"{100 * gap:.2f} %"
-        print(f"  {name:38s} {cost:10.4f} {gap_s:>9s} {seconds:8.1f}s")
+        print(f"  {name:38s} {value:10.4f} {gap_s:>9s} {seconds:8.1f}s")
 
 
-def tsplib_table(solver: Solver, folder: Path, decode: str, augment: int) -> list[tuple[str, int, int, float]]:
-    """``(name, optimum, our length, gap)`` per TSPLIB instance, with TSPLIB rounding."""
+def _optima(path: Path) -> dict[str, int]:
     optimal = {}
-    for line in (folder / "optimal.txt").read_text().splitlines():
+    for line in path.read_text().splitlines():
         parts = line.replace(":", " ").split()
         if len(parts) >= 2 and parts[1].isdigit():
             optimal[parts[0]] = int(parts[1])
+    return optimal
+
+
+def tsplib_table(solver: Solver, folder: Path, decode: str, augment: int
+                 ) -> list[tuple[str, int, int, float]]:
+    """``(name, optimum, our length, gap)`` per TSPLIB instance, with TSPLIB rounding."""
+    optimal = _optima(folder / "optimal.txt")
     rows = []
     for path in sorted(folder.glob("*.tsp")):
         name, coords = read_tsplib(path)
@@ -114,36 +213,67 @@ def tsplib_table(solver: Solver, folder: Path, decode: str, augment: int) -> lis
     return rows
 
 
+def cvrplib_table(solver: Solver, folder: Path, decode: str, augment: int
+                  ) -> list[tuple[str, int, int, float]]:
+    """``(name, best known, our cost, gap)`` per CVRPLIB instance, with nint distances."""
+    import vrplib
+
+    rows = []
+    for path in sorted(folder.glob("*.vrp")):
+        inst = vrplib.read_instance(str(path))
+        best = int(vrplib.read_solution(str(path.with_suffix(".sol")))["cost"])
+        coords = inst["node_coord"].astype(np.float64)
+        res = solver.solve(depot=coords[0], locs=coords[1:], demand=inst["demand"][1:],
+                           capacity=inst["capacity"], decode=decode, augment=augment)
+        seq = np.concatenate(([0], res.tours[0], [0]))
+        legs = np.sqrt(((coords[seq[1:]] - coords[seq[:-1]]) ** 2).sum(axis=1))
+        cost = int(np.floor(legs + 0.5).sum())
+        rows.append((inst["name"], best, cost, cost / best - 1))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--problem", default="tsp", choices=["tsp"], help="problem family")
+    parser.add_argument("--problem", default="tsp",
+                        choices=["tsp", "cvrp", "sdvrp", "op", "pctsp", "spctsp"])
+    parser.add_argument("--prize", default="dist", choices=["const", "unif", "dist"],
+                        help="OP prize distribution")
     parser.add_argument("--size", type=int, default=20, help="nodes per test instance")
     parser.add_argument("--num", type=int, default=1000, help="test instances (seed 1234)")
-    parser.add_argument("--solver", default=None, help="shipped name or checkpoint (default: tsp<size>)")
+    parser.add_argument("--solver", default=None,
+                        help="shipped name or checkpoint (default: <problem><size>)")
     parser.add_argument("--decodes", nargs="+", default=["greedy", "multistart:8"],
                         help="greedy[:aug], multistart[:aug], sample[:n]")
     parser.add_argument("--heuristics", action=argparse.BooleanOptionalAction, default=True,
-                        help="also run nearest neighbour, farthest insertion and 2-opt")
+                        help="also run the problem's classical heuristics")
+    parser.add_argument("--ref-seconds", type=float, default=1.0,
+                        help="time limit per instance of PyVRP / OR-Tools references")
     parser.add_argument("--cache", default="benchmarks/reference",
-                        help="folder for cached LKH-3 costs ('' disables)")
+                        help="folder for cached reference costs ('' disables)")
     parser.add_argument("--tsplib", default=None, help="folder of .tsp files and optimal.txt")
+    parser.add_argument("--cvrplib", default=None, help="folder of .vrp and .sol files")
     args = parser.parse_args()
-    solver = load_solver(args.solver or f"{args.problem}{args.size}", problem=args.problem)
-    if args.tsplib:
+    problem = f"op_{args.prize}" if args.problem == "op" else args.problem
+    solver = load_solver(args.solver or f"{problem}{args.size}", problem=problem)
+    library = args.tsplib or args.cvrplib
+    if library:
         decode, num = parse_decode(args.decodes[-1])
-        rows = tsplib_table(solver, Path(args.tsplib), decode, num)
-        print(f"TSPLIB ({len(rows)} instances), {args.decodes[-1]}, TSPLIB rounding")
-        for name, opt, length, gap in rows:
-            print(f"  {name:10s} optimum {opt:8d}  ours {length:8d}  gap {100 * gap:6.2f} %")
+        table_fn = tsplib_table if args.tsplib else cvrplib_table
+        rows = table_fn(solver, Path(library), decode, num)
+        print(f"{Path(library).name} ({len(rows)} instances), {args.decodes[-1]}, integer rounding")
+        for name, best, ours, gap in rows:
+            print(f"  {name:12s} best known {best:8d}  ours {ours:8d}  gap {100 * gap:6.2f} %")
         print(f"  mean gap {100 * np.mean([r[3] for r in rows]):.2f} %")
         return
-    coords = paper_dataset(args.problem, args.num, args.size, TEST_SEED)["locs"].double().numpy()
-    cache = (Path(args.cache) / f"{args.problem}{args.size}_seed{TEST_SEED}_lkh.npz"
-             if args.cache else None)
-    table, _ = compare(solver, coords, args.decodes, args.heuristics, cache)
-    print_table(f"{args.problem.upper()}{args.size}, {args.num} test instances (seed {TEST_SEED}), "
-                "gap to LKH-3", table)
+    inst = paper_dataset(problem, args.num, args.size, TEST_SEED)
+    ref = _reference(family(problem), args.ref_seconds)
+    cache = (Path(args.cache) / f"{problem}{args.size}_seed{TEST_SEED}_"
+             f"{ref[0].split()[0].lower() if ref else 'none'}.npz") if args.cache else None
+    table, _ = compare(solver, problem, inst, args.decodes, args.heuristics, cache,
+                       args.ref_seconds)
+    print_table(f"{problem.upper()}{args.size}, {args.num} test instances (seed {TEST_SEED})",
+                table)
 
 
 if __name__ == "__main__":
