@@ -97,3 +97,28 @@ def tour_length(locs: Tensor, tours: Tensor) -> Tensor:
     """
     pos = gather_nodes(locs, tours.reshape(tours.shape[0], -1)).view(*tours.shape, locs.shape[-1])
     return (pos - pos.roll(-1, dims=2)).norm(dim=-1).sum(dim=-1)
+
+
+def with_depot(x: Tensor) -> Tensor:
+    """Prepend a zero column for the depot: ``(B, n, ...)`` -> ``(B, n + 1, ...)``."""
+    return torch.cat((torch.zeros_like(x[:, :1]), x), dim=1)
+
+
+def depot_locs(inst: Instance) -> Tensor:
+    """``(B, n + 1, 2)``: the depot, then the other nodes."""
+    return torch.cat((inst["depot"].unsqueeze(1), inst["locs"]), dim=1)
+
+
+def depot_node_features(inst: Instance, *keys: str) -> Tensor:
+    """``(x, y, *inst[keys], is_depot)`` per node, the depot's values 0: ``(B, n + 1, F)``."""
+    values = [with_depot(inst[key]) for key in keys]
+    is_depot = torch.zeros_like(values[0])
+    is_depot[:, 0] = 1.0
+    return torch.cat((depot_locs(inst), torch.stack((*values, is_depot), dim=-1)), dim=-1)
+
+
+def route_length(inst: Instance, tours: Tensor) -> Tensor:
+    """Length of routes that leave the depot, visit ``tours`` ``(B, k, T)`` (0 = depot)
+    and return: ``(B, k)``."""
+    depot = torch.zeros_like(tours[..., :1])
+    return tour_length(depot_locs(inst), torch.cat((depot, tours), dim=-1))

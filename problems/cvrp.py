@@ -14,7 +14,13 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
-from problems.base import Instance, gather_nodes, tour_length
+from problems.base import (
+    Instance,
+    depot_node_features,
+    gather_nodes,
+    route_length,
+    with_depot,
+)
 
 __all__ = ["CAPACITIES", "CVRP", "CVRPState"]
 
@@ -62,17 +68,8 @@ class CVRP:
             "demand": demand,
         }
 
-    @staticmethod
-    def all_locs(inst: Instance) -> Tensor:
-        """``(B, n + 1, 2)``: the depot, then the customers."""
-        return torch.cat((inst["depot"].unsqueeze(1), inst["locs"]), dim=1)
-
     def node_features(self, inst: Instance) -> Tensor:
-        locs = self.all_locs(inst)
-        demand = torch.cat((torch.zeros_like(inst["demand"][:, :1]), inst["demand"]), dim=1)
-        is_depot = torch.zeros_like(demand)
-        is_depot[:, 0] = 1.0
-        return torch.cat((locs, demand.unsqueeze(-1), is_depot.unsqueeze(-1)), dim=-1)
+        return depot_node_features(inst, "demand")
 
     def context_dim(self, embed_dim: int) -> int:
         return embed_dim + 1
@@ -97,7 +94,7 @@ class CVRP:
             current=torch.zeros(batch, k, dtype=torch.long, device=device),
             visited=torch.zeros(batch, k, n + 1, dtype=torch.bool, device=device),
             used=torch.zeros(batch, k, device=device),
-            demand=torch.cat((torch.zeros_like(inst["demand"][:, :1]), inst["demand"]), 1)[:, None],
+            demand=with_depot(inst["demand"])[:, None],
             step=0,
         )
 
@@ -125,8 +122,7 @@ class CVRP:
         return bool(state.visited[..., 1:].all()) and bool((state.current == 0).all())
 
     def cost(self, inst: Instance, tours: Tensor) -> Tensor:
-        depot = torch.zeros_like(tours[..., :1])
-        return tour_length(self.all_locs(inst), torch.cat((depot, tours), dim=-1))
+        return route_length(inst, tours)
 
     def check(self, inst: Instance, tours: Tensor) -> None:
         """Every customer exactly once, no trip above capacity."""

@@ -13,7 +13,14 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
-from problems.base import Instance, gather_nodes, tour_length
+from problems.base import (
+    Instance,
+    depot_locs,
+    depot_node_features,
+    gather_nodes,
+    route_length,
+    with_depot,
+)
 
 __all__ = ["MAX_LENGTHS", "OP", "OPState", "max_length_for", "op_prizes"]
 
@@ -84,15 +91,8 @@ class OP:
             "max_length": torch.full((num,), max_length_for(size)),
         }
 
-    @staticmethod
-    def all_locs(inst: Instance) -> Tensor:
-        return torch.cat((inst["depot"].unsqueeze(1), inst["locs"]), dim=1)
-
     def node_features(self, inst: Instance) -> Tensor:
-        prize = torch.cat((torch.zeros_like(inst["prize"][:, :1]), inst["prize"]), dim=1)
-        is_depot = torch.zeros_like(prize)
-        is_depot[:, 0] = 1.0
-        return torch.cat((self.all_locs(inst), prize.unsqueeze(-1), is_depot.unsqueeze(-1)), -1)
+        return depot_node_features(inst, "prize")
 
     def context_dim(self, embed_dim: int) -> int:
         return embed_dim + 1
@@ -122,7 +122,7 @@ class OP:
             visited=torch.zeros(batch, k, n + 1, dtype=torch.bool, device=device),
             length=torch.zeros(batch, k, device=device),
             done=torch.zeros(batch, k, dtype=torch.bool, device=device),
-            locs=self.all_locs(inst),
+            locs=depot_locs(inst),
             max_length=inst["max_length"].unsqueeze(1),
             step=0,
         )
@@ -160,15 +160,14 @@ class OP:
 
     def cost(self, inst: Instance, tours: Tensor) -> Tensor:
         """Negative collected prize (the depot and repeated depot visits collect nothing)."""
-        prize = torch.cat((torch.zeros_like(inst["prize"][:, :1]), inst["prize"]), dim=1)
+        prize = with_depot(inst["prize"])
         flat = tours.reshape(tours.shape[0], -1)
         collected = prize.gather(1, flat).view(tours.shape).sum(dim=-1)
         return -collected
 
     def length(self, inst: Instance, tours: Tensor) -> Tensor:
         """Closed tour length from the depot, ``(B, k)``."""
-        depot = torch.zeros_like(tours[..., :1])
-        return tour_length(self.all_locs(inst), torch.cat((depot, tours), dim=-1))
+        return route_length(inst, tours)
 
     def check(self, inst: Instance, tours: Tensor) -> None:
         """Nodes at most once before the return, length within the limit."""

@@ -16,7 +16,13 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
-from problems.base import Instance, gather_nodes, tour_length
+from problems.base import (
+    Instance,
+    depot_node_features,
+    gather_nodes,
+    route_length,
+    with_depot,
+)
 from problems.op import max_length_for
 
 __all__ = ["PCTSP", "PCTSPState"]
@@ -61,21 +67,8 @@ class PCTSP:
         return {"depot": depot, "locs": locs, "penalty": penalty, "prize": prize,
                 "real_prize": real if self.stochastic else prize}
 
-    @staticmethod
-    def all_locs(inst: Instance) -> Tensor:
-        return torch.cat((inst["depot"].unsqueeze(1), inst["locs"]), dim=1)
-
-    @staticmethod
-    def _with_depot(x: Tensor) -> Tensor:
-        return torch.cat((torch.zeros_like(x[:, :1]), x), dim=1)
-
     def node_features(self, inst: Instance) -> Tensor:
-        prize = self._with_depot(inst["prize"])
-        penalty = self._with_depot(inst["penalty"])
-        is_depot = torch.zeros_like(prize)
-        is_depot[:, 0] = 1.0
-        extra = torch.stack((prize, penalty, is_depot), dim=-1)
-        return torch.cat((self.all_locs(inst), extra), dim=-1)
+        return depot_node_features(inst, "prize", "penalty")
 
     def context_dim(self, embed_dim: int) -> int:
         return embed_dim + 1
@@ -98,7 +91,7 @@ class PCTSP:
             visited=torch.zeros(batch, k, n + 1, dtype=torch.bool, device=device),
             collected=torch.zeros(batch, k, device=device),
             done=torch.zeros(batch, k, dtype=torch.bool, device=device),
-            real_prize=self._with_depot(inst["real_prize"]).unsqueeze(1),
+            real_prize=with_depot(inst["real_prize"]).unsqueeze(1),
             step=0,
         )
 
@@ -137,8 +130,7 @@ class PCTSP:
 
     def cost(self, inst: Instance, tours: Tensor) -> Tensor:
         """Tour length plus the penalties of unvisited nodes, ``(B, k)``."""
-        depot = torch.zeros_like(tours[..., :1])
-        length = tour_length(self.all_locs(inst), torch.cat((depot, tours), dim=-1))
+        length = route_length(inst, tours)
         penalty = inst["penalty"].view(inst["penalty"].shape[0], *([1] * (tours.dim() - 2)), -1)
         missed = (~self._visited(inst, tours)).to(penalty.dtype) * penalty
         return length + missed.sum(dim=-1)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
-from problems.base import Instance, gather_nodes
+from problems.base import Instance, gather_nodes, with_depot
 from problems.cvrp import CVRP
 
 __all__ = ["SDVRP", "SDVRPState", "deliveries"]
@@ -35,7 +35,7 @@ def deliveries(demand: Tensor, tours: Tensor) -> Tensor:
     refills the vehicle (capacity 1).
     """
     batch, k, steps = tours.shape
-    remaining = torch.cat((torch.zeros_like(demand[:, :1]), demand), 1)[:, None].repeat(1, k, 1)
+    remaining = with_depot(demand)[:, None].repeat(1, k, 1)
     used = torch.zeros(batch, k, dtype=demand.dtype, device=demand.device)
     out = torch.zeros(batch, k, steps, dtype=demand.dtype, device=demand.device)
     for t in range(steps):
@@ -76,7 +76,7 @@ class SDVRP:
         return self._cvrp.starts(inst, num)
 
     def init_state(self, inst: Instance, k: int) -> SDVRPState:
-        demand = torch.cat((torch.zeros_like(inst["demand"][:, :1]), inst["demand"]), dim=1)
+        demand = with_depot(inst["demand"])
         batch = demand.shape[0]
         return SDVRPState(
             current=torch.zeros(batch, k, dtype=torch.long, device=demand.device),

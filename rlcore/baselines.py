@@ -60,12 +60,8 @@ def _check_cost(cost: Tensor) -> Tensor:
     return _checks.finite("cost", cost).detach()
 
 
-class NoBaseline:
-    """Plain REINFORCE: the baseline is 0."""
-
-    def eval(self, batch: Any, cost: Tensor) -> tuple[Tensor, Tensor]:
-        cost = _check_cost(cost)
-        return torch.zeros_like(cost), cost.new_zeros(())
+class _Defaults:
+    """No epoch update and no state: what most baselines need."""
 
     def epoch_callback(self, policy: nn.Module, epoch: int) -> dict[str, float]:
         return {}
@@ -77,7 +73,15 @@ class NoBaseline:
         return None
 
 
-class ExponentialBaseline:
+class NoBaseline(_Defaults):
+    """Plain REINFORCE: the baseline is 0."""
+
+    def eval(self, batch: Any, cost: Tensor) -> tuple[Tensor, Tensor]:
+        cost = _check_cost(cost)
+        return torch.zeros_like(cost), cost.new_zeros(())
+
+
+class ExponentialBaseline(_Defaults):
     """Moving average of the batch-mean cost: ``v <- beta * v + (1 - beta) * mean(cost)``.
 
     The first batch sets ``v`` to its mean. ``beta = 0.8`` is the paper's warm-up.
@@ -93,9 +97,6 @@ class ExponentialBaseline:
         self.value = mean if self.value is None else self.beta * self.value + (1 - self.beta) * mean
         return self.value.expand_as(cost), cost.new_zeros(())
 
-    def epoch_callback(self, policy: nn.Module, epoch: int) -> dict[str, float]:
-        return {}
-
     def state_dict(self) -> dict[str, Any]:
         return {"beta": self.beta, "value": self.value}
 
@@ -104,7 +105,7 @@ class ExponentialBaseline:
         self.value = state["value"]
 
 
-class CriticBaseline:
+class CriticBaseline(_Defaults):
     """A value network trained by MSE on the sampled costs (an actor-critic baseline).
 
     ``critic(batch)`` must return one value per instance, shaped like ``cost``.
@@ -126,9 +127,6 @@ class CriticBaseline:
             value = value.reshape(cost.shape)
         return value.detach(), nn.functional.mse_loss(value, cost)
 
-    def epoch_callback(self, policy: nn.Module, epoch: int) -> dict[str, float]:
-        return {}
-
     def state_dict(self) -> dict[str, Any]:
         return {"critic": self.critic.state_dict()}
 
@@ -136,7 +134,7 @@ class CriticBaseline:
         self.critic.load_state_dict(state["critic"])
 
 
-class SharedBaseline:
+class SharedBaseline(_Defaults):
     """POMO's shared baseline: the mean cost of the ``k`` rollouts of each instance.
 
     ``cost`` has shape ``(B, k)``; ``cost - value`` is exactly
@@ -147,15 +145,6 @@ class SharedBaseline:
         cost = _check_cost(cost)
         _checks.tensor("cost", cost, ndim=2)
         return cost - group_mean(cost), cost.new_zeros(())
-
-    def epoch_callback(self, policy: nn.Module, epoch: int) -> dict[str, float]:
-        return {}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        return None
 
 
 Data = Tensor | Mapping[str, Tensor]
