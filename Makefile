@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(EXTRAS)
 WORKERS ?= 2
 
-.PHONY: demo test lint bench clean install
+.PHONY: demo test lint bench bench-atari clean install
 
 install: $(STAMP)
 
@@ -33,6 +33,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/gae_vs_sb3.py
+
+bench-atari: $(STAMP)
+	nice -n 10 $(PY) benchmarks/atari_vs_sb3.py --threads 1
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -38,12 +38,15 @@ from rlcore.losses import (
 )
 from rlcore.methods import METHODS, Method, method_loss
 from rlcore.normalize import DiscountedReturnFilter, RunningMeanStd
+from rlcore.ppo import ActorCritic, PPOConfig, ppo_update, stream_advantages
 from rlcore.seeding import seed_everything
 
 __version__ = "0.1.0"
 
 __all__ = [
     "METHODS",
+    "ActorCritic",
+    "PPOConfig",
     "Baseline",
     "CriticBaseline",
     "DiscountedReturnFilter",
@@ -69,12 +72,14 @@ __all__ = [
     "nstep_returns",
     "positive_only",
     "ppo_clip_loss",
+    "ppo_update",
     "progress",
     "reinforce_loss",
     "reject_uniform_groups",
     "save_checkpoint",
     "seed_everything",
     "sign_weights",
+    "stream_advantages",
     "topr_loss",
     "value_loss",
 ]
