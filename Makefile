@@ -33,6 +33,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/gae_vs_sb3.py
+	$(PY) benchmarks/c51_vs_sb3.py
 
 bench-atari: $(STAMP)
 	nice -n 10 $(PY) benchmarks/atari_vs_sb3.py --threads 1

@@ -12,6 +12,7 @@ from rlcore.baselines import (
     NoBaseline,
     SharedBaseline,
 )
+from rlcore.buffers import ReplayBuffer, ReplaySample
 from rlcore.checkpoint import load_checkpoint, save_checkpoint
 from rlcore.estimators import (
     batch_norm,
@@ -47,6 +48,8 @@ __all__ = [
     "METHODS",
     "ActorCritic",
     "PPOConfig",
+    "ReplayBuffer",
+    "ReplaySample",
     "Baseline",
     "CriticBaseline",
     "DiscountedReturnFilter",

@@ -244,17 +244,33 @@ def nstep_returns(
         ``gamma^m`` or 0 when the window ended in a termination; ``steps`` is
         ``m`` (int64): bootstrap from the observation that follows step ``t+m-1``.
     """
-    rewards, not_done, gamma = _rollout(rewards, dones, gamma, ndim=None)
+    _checks.tensor("rewards", rewards)
+    if rewards.dim() == 0:
+        raise ValueError("rewards must have a time dimension, got a scalar")
+    gamma = _checks.unit_interval("gamma", gamma)
     n = _checks.integer("n", n, minimum=1)
+    _checks.tensor("dones", dones)
+    _checks.same_shape("dones", dones, "rewards", rewards)
+    if truncated is not None:
+        _checks.tensor("truncated", truncated)
+        _checks.same_shape("truncated", truncated, "rewards", rewards)
+    if rewards.device.type == "cpu" and rewards.dtype in (torch.float32, torch.float64):
+        return _nstep_cpu(rewards, dones, gamma, n, truncated)
+    return _nstep_torch(rewards, dones, gamma, n, truncated)
+
+
+def _nstep_torch(
+    rewards: Tensor, dones: Tensor, gamma: float, n: int, truncated: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor]:
+    rewards, not_done, gamma = _rollout(rewards, dones, gamma, ndim=None)
     done = 1.0 - not_done
     if truncated is None:
         terminal_step = done
     else:
         trunc = _checks.as_float_mask("truncated", truncated, "rewards", rewards)
         if bool((trunc > done).any()):
-            raise ValueError("truncated marks a step that dones does not mark as ended")
+            raise ValueError(_NSTEP_ERRORS[4])
         terminal_step = done - trunc
-
     length = rewards.shape[0]
     returns = torch.zeros_like(rewards)
     steps = torch.zeros_like(rewards)
@@ -269,6 +285,72 @@ def nstep_returns(
         running[:rows] = run * not_done[j:]
     discounts = torch.pow(torch.full_like(steps, gamma), steps) * (1.0 - terminated)
     return returns, discounts, steps.long()
+
+
+_NSTEP_ERRORS = {
+    1: "rewards contains NaN or inf",
+    2: "dones must hold only 0/1 (or booleans)",
+    3: "truncated must hold only 0/1 (or booleans)",
+    4: "truncated marks a step that dones does not mark as ended",
+}
+
+
+def _nstep_cpu(
+    rewards: Tensor, dones: Tensor, gamma: float, n: int, truncated: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One compiled pass: replay buffers call this for every minibatch, so the
+    per-call overhead of many small torch ops would dominate."""
+    shape = rewards.shape
+    r = np.ascontiguousarray(rewards.detach().numpy()).reshape(shape[0], -1)
+    d = np.ascontiguousarray(dones.detach().numpy()).reshape(shape[0], -1)
+    tr = d if truncated is None else np.ascontiguousarray(truncated.detach().numpy()).reshape(
+        shape[0], -1)
+    returns, discounts = np.empty_like(r), np.empty_like(r)
+    steps = np.empty(r.shape, dtype=np.int64)
+    kind = r.dtype.type
+    status = _nstep_kernel(r, d, tr, truncated is not None, kind(gamma), n, kind(0.0),
+                           kind(1.0), returns, discounts, steps)
+    if status:
+        raise ValueError(_NSTEP_ERRORS[status])
+    return (torch.from_numpy(returns).reshape(shape), torch.from_numpy(discounts).reshape(shape),
+            torch.from_numpy(steps).reshape(shape))
+
+
+@numba.njit(cache=True, nogil=True)
+def _nstep_kernel(rewards, dones, truncated, has_truncated, gamma, n, zero, one, returns,
+                  discounts, steps):
+    """n-step windows over ``(T, M)`` arrays; returns an error code (0: ok)."""
+    n_steps, width = rewards.shape
+    for t in range(n_steps):
+        for j in range(width):
+            if not np.isfinite(rewards[t, j]):
+                return 1
+            if dones[t, j] != 0 and dones[t, j] != 1:
+                return 2
+            if has_truncated:
+                if truncated[t, j] != 0 and truncated[t, j] != 1:
+                    return 3
+                if truncated[t, j] != 0 and dones[t, j] == 0:
+                    return 4
+    for t in range(n_steps):
+        for j in range(width):
+            total = zero
+            discount = one
+            m = 0
+            terminated = False
+            for k in range(n):
+                if t + k >= n_steps:
+                    break
+                total += discount * rewards[t + k, j]
+                discount *= gamma
+                m += 1
+                if dones[t + k, j] != 0:
+                    terminated = not (has_truncated and truncated[t + k, j] != 0)
+                    break
+            returns[t, j] = total
+            discounts[t, j] = zero if terminated else discount
+            steps[t, j] = m
+    return 0
 
 
 def _groups(rewards: Tensor, min_k: int = 1) -> Tensor:

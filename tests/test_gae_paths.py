@@ -38,3 +38,20 @@ def test_compiled_path_reports_bad_values() -> None:
         gae(r, r, torch.full((3, 2), 0.5), torch.zeros(2), 0.9, 0.9)
     with pytest.raises(ValueError, match="last_value"):
         gae(r, r, torch.zeros(3, 2), torch.tensor([0.0, float("nan")]), 0.9, 0.9)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_nstep_compiled_and_torch_paths_agree(dtype) -> None:
+    from rlcore.estimators import nstep_returns
+
+    gen = torch.Generator().manual_seed(1)
+    r = torch.randn(30, 6, generator=gen, dtype=dtype)
+    d = torch.rand(30, 6, generator=gen) < 0.2
+    tr = d & (torch.rand(30, 6, generator=gen) < 0.5)
+    for truncated in (None, tr):
+        got = nstep_returns(r, d, 0.9, 4, truncated)
+        ref = estimators._nstep_torch(r, d, 0.9, 4, truncated)
+        for a, b in zip(got, ref, strict=True):
+            torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="truncated marks"):
+        nstep_returns(r, torch.zeros(30, 6), 0.9, 4, torch.ones(30, 6))
