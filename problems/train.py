@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from torch import nn
 
 from problems.base import Instance
-from problems.data import VALIDATION_SEED, load_dataset, paper_dataset
+from problems.data import VALIDATION_SEED, paper_dataset
 from problems.decoding import decode
 from problems.model import AttentionCritic, AttentionModel, ModelConfig
 from problems.registry import make_problem
@@ -168,7 +169,10 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         start_epoch, seen, wall = state["epoch"] + 1, state["instances_seen"], state["wall_time"]
     val = paper_dataset(cfg.problem_name, cfg.val_size, cfg.size, VALIDATION_SEED)
     val = to_device(val, cfg.device)
-    reference = load_dataset(cfg.val_reference)["costs"] if cfg.val_reference else None
+    reference = None
+    if cfg.val_reference:
+        with np.load(cfg.val_reference) as data:
+            reference = torch.from_numpy(data["costs"])
     starts = (cfg.starts or cfg.size) if cfg.baseline == "shared" else 0
     logger = Logger(cfg.run_dir, config=dataclasses.asdict(cfg))
     metrics: dict[str, float] = {}

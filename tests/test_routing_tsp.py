@@ -257,3 +257,12 @@ def test_tsplib_evaluation_reads_every_shared_instance(tiny_model) -> None:
     for name, optimum, length, gap in rows:
         assert length >= optimum, name  # nothing beats the proven optimum
         assert gap == pytest.approx(length / optimum - 1)
+
+
+def test_validation_gap_against_a_reference_file(tmp_path) -> None:
+    ref = tmp_path / "ref.npz"
+    np.savez_compressed(ref, costs=np.full(50, 2.0), name="made up")
+    metrics = train(TrainConfig(size=8, embed_dim=16, layers=1, batch_size=16, epoch_size=32,
+                                epochs=1, val_size=50, eval_batch_size=50, baseline="shared",
+                                starts=4, val_reference=str(ref), run_dir=str(tmp_path / "r")))
+    assert metrics["eval/gap"] == pytest.approx(metrics["eval/cost"] / 2.0 - 1)
