@@ -11,25 +11,14 @@ absolute difference of advantages and returns (target <= 1e-6).
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3.common.buffers import RolloutBuffer
+from timing import median_seconds
 
 from rlcore import gae
-
-
-def median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        tic = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - tic)
-    return statistics.median(times)
 
 
 def main() -> None:

@@ -22,13 +22,13 @@ separate environment together with this package, e.g.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from timing import median_seconds
 
 from problems import TSP
 from problems.bench import reference_costs
@@ -45,16 +45,6 @@ try:
     from tensordict import TensorDict
 except ImportError as err:  # pragma: no cover - exercised only without rl4co
     raise SystemExit(f"rl4co is not installed ({err}); see this script's docstring") from None
-
-
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        tic = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - tic)
-    return statistics.median(times)
 
 
 def rl4co_batch(env: TSPEnv, locs: torch.Tensor) -> TensorDict:
@@ -101,7 +91,7 @@ def throughput(repeats: int) -> None:
         torch.nn.utils.clip_grad_norm_(theirs.parameters(), 1.0)
         opt_theirs.step()
 
-    t_ours, t_theirs = timed(step_ours, repeats), timed(step_theirs, repeats)
+    t_ours, t_theirs = median_seconds(step_ours, repeats), median_seconds(step_theirs, repeats)
     print(f"training step, TSP20, batch 512 (median of {repeats}):")
     print(f"  ours   {t_ours:6.2f} s  ({512 / t_ours:7.1f} instances/s)")
     print(f"  rl4co  {t_theirs:6.2f} s  ({512 / t_theirs:7.1f} instances/s)")
@@ -119,7 +109,7 @@ def throughput(repeats: int) -> None:
             with torch.no_grad():
                 theirs(rl4co_batch(env, test), env, decode_type="greedy")
 
-        g_ours, g_theirs = timed(dec_ours, repeats), timed(dec_theirs, repeats)
+        g_ours, g_theirs = median_seconds(dec_ours, repeats), median_seconds(dec_theirs, repeats)
         print(f"greedy decoding of 1,000 TSP{n} instances (median of {repeats}):")
         print(f"  ours {g_ours:6.2f} s, rl4co {g_theirs:6.2f} s, ratio {g_theirs / g_ours:5.2f}x"
               "   (target >= 2x)")

@@ -122,3 +122,13 @@ def route_length(inst: Instance, tours: Tensor) -> Tensor:
     and return: ``(B, k)``."""
     depot = torch.zeros_like(tours[..., :1])
     return tour_length(depot_locs(inst), torch.cat((depot, tours), dim=-1))
+
+
+def distinct_starts(batch: int, n: int, num: int, device: torch.device, offset: int = 0) -> Tensor:
+    """``(batch, num)`` distinct first nodes among ``offset .. offset + n - 1``: all of
+    them in order when ``num == n``, else a random subset (global RNG)."""
+    if not 1 <= num <= n:
+        raise ValueError(f"num must be in [1, {n}] starts for {n} nodes, got {num}")
+    if num == n:
+        return torch.arange(offset, offset + n, device=device).expand(batch, n)
+    return torch.rand(batch, n, device=device).argsort(dim=1)[:, :num] + offset

@@ -17,6 +17,7 @@ from torch import Tensor
 from problems.base import (
     Instance,
     depot_node_features,
+    distinct_starts,
     gather_nodes,
     route_length,
     with_depot,
@@ -78,14 +79,8 @@ class CVRP:
         return inst["demand"].shape[1]
 
     def starts(self, inst: Instance, num: int) -> Tensor:
-        batch, n = inst["demand"].shape
-        if not 1 <= num <= n:
-            raise ValueError(f"num must be in [1, {n}] starts for {n} customers, got {num}")
-        customers = torch.arange(1, n + 1, device=inst["demand"].device).expand(batch, n)
-        if num == n:
-            return customers
-        order = torch.rand(batch, n, device=customers.device).argsort(dim=1)
-        return customers.gather(1, order[:, :num])
+        batch, n = inst["demand"].shape[:2]
+        return distinct_starts(batch, n, num, inst["demand"].device, offset=1)
 
     def init_state(self, inst: Instance, k: int) -> CVRPState:
         batch, n = inst["demand"].shape

@@ -19,6 +19,7 @@ from torch import Tensor
 from problems.base import (
     Instance,
     depot_node_features,
+    distinct_starts,
     gather_nodes,
     route_length,
     with_depot,
@@ -77,11 +78,8 @@ class PCTSP:
         return inst["prize"].shape[1]
 
     def starts(self, inst: Instance, num: int) -> Tensor:
-        batch, n = inst["prize"].shape
-        if not 1 <= num <= n:
-            raise ValueError(f"num must be in [1, {n}] starts for {n} nodes, got {num}")
-        order = torch.rand(batch, n, device=inst["prize"].device).argsort(dim=1)
-        return order[:, :num] + 1
+        batch, n = inst["prize"].shape[:2]
+        return distinct_starts(batch, n, num, inst["prize"].device, offset=1)
 
     def init_state(self, inst: Instance, k: int) -> PCTSPState:
         batch, n = inst["prize"].shape

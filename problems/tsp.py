@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
-from problems.base import Instance, gather_nodes, tour_length
+from problems.base import Instance, distinct_starts, gather_nodes, tour_length
 
 __all__ = ["TSP", "TSPState"]
 
@@ -47,14 +47,8 @@ class TSP:
         return inst["locs"].shape[1]
 
     def starts(self, inst: Instance, num: int) -> Tensor:
-        batch, n, _ = inst["locs"].shape
-        if not 1 <= num <= n:
-            raise ValueError(f"num must be in [1, {n}] starts for {n} nodes, got {num}")
-        nodes = torch.arange(n, device=inst["locs"].device).expand(batch, n)
-        if num == n:
-            return nodes
-        order = torch.rand(batch, n, device=nodes.device).argsort(dim=1)
-        return order[:, :num]
+        batch, n = inst["locs"].shape[:2]
+        return distinct_starts(batch, n, num, inst["locs"].device, offset=0)
 
     def init_state(self, inst: Instance, k: int) -> TSPState:
         batch, n, _ = inst["locs"].shape
