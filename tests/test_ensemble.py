@@ -1,4 +1,4 @@
-"""Ensemble targets against hand-computed ones, exact resume, and learning CartPole (slow)."""
+"""Ensemble targets against hand-computed ones, exact resume, and learning CartPole."""
 
 from __future__ import annotations
 
@@ -122,7 +122,6 @@ def test_resume_with_another_config_is_refused(tmp_path) -> None:
         train(small(tmp_path, total_steps=400, lr=0.5, resume=True))
 
 
-@pytest.mark.slow
 def test_ensemble_learns_cartpole(tmp_path) -> None:
     """Five members, 15k environment steps in total (3k each), about a minute on one core."""
     result = train(TrainConfig(env_id="CartPole-v1", agent="ensemble", members=5,
