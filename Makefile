@@ -23,7 +23,7 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $@
 
 demo: $(STAMP)
-	$(PY) examples/reinforce_demo.py
+	$(PY) examples/solve_tsp.py
 
 test: $(STAMP)
 	$(PY) -m pytest -n $(WORKERS) -q
