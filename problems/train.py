@@ -158,8 +158,11 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     start_epoch, seen, wall = 0, 0, 0.0
     if cfg.resume:
         state = load_checkpoint(ckpt_path, map_location=cfg.device)
-        runtime = {k: v for k, v in dataclasses.asdict(cfg).items() if k in RUNTIME_FIELDS}
-        if {**state["config"], **runtime} != dataclasses.asdict(cfg):
+        current = dataclasses.asdict(cfg)
+        # Fields added after the checkpoint was written count as their defaults.
+        defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+        runtime = {k: v for k, v in current.items() if k in RUNTIME_FIELDS}
+        if {**defaults, **state["config"], **runtime} != current:
             raise ValueError(f"--resume: {ckpt_path} was trained with another config (only "
                              f"{sorted(RUNTIME_FIELDS)} may change): {state['config']}")
         model.load_state_dict(state["model"])

@@ -266,3 +266,19 @@ def test_validation_gap_against_a_reference_file(tmp_path) -> None:
                                 epochs=1, val_size=50, eval_batch_size=50, baseline="shared",
                                 starts=4, val_reference=str(ref), run_dir=str(tmp_path / "r")))
     assert metrics["eval/gap"] == pytest.approx(metrics["eval/cost"] / 2.0 - 1)
+
+
+def test_resume_accepts_checkpoints_older_than_new_config_fields(tmp_path) -> None:
+    kw = dict(size=8, embed_dim=16, layers=1, batch_size=16, epoch_size=32, val_size=20,
+              eval_batch_size=20, baseline="shared", starts=4, run_dir=str(tmp_path))
+    train(TrainConfig(epochs=1, **kw))
+    path = tmp_path / "checkpoint.pt"
+    state = torch.load(path, weights_only=False)
+    del state["config"]["max_minutes"]  # as if written before the field existed
+    torch.save(state, path)
+    assert "eval/cost" in train(TrainConfig(epochs=2, resume=True, **kw))
+    state = torch.load(path, weights_only=False)
+    state["config"]["lr"] = 0.5
+    torch.save(state, path)
+    with pytest.raises(ValueError, match="another config"):
+        train(TrainConfig(epochs=3, resume=True, **kw))
