@@ -10,6 +10,7 @@ from problems.cvrp import CVRP, capacity_for
 from problems.data import paper_dataset
 from problems.decoding import decode
 from problems.model import AttentionModel, ModelConfig
+from problems.registry import make_problem
 from problems.train import TrainConfig, train
 
 SMALL = ModelConfig(embed_dim=32, heads=4, layers=1, ff_dim=64)
@@ -51,13 +52,14 @@ def test_paper_convention_for_the_data() -> None:
     assert capacity_for(20) == 30 and capacity_for(50) == 40 and capacity_for(100) == 50
 
 
-def test_tiny_training_beats_the_untrained_model(tmp_path) -> None:
-    cfg = TrainConfig(problem="cvrp", size=10, embed_dim=32, layers=1, batch_size=128,
+@pytest.mark.parametrize("name", ["cvrp", "sdvrp"])
+def test_tiny_training_beats_the_untrained_model(tmp_path, name) -> None:
+    cfg = TrainConfig(problem=name, size=10, embed_dim=32, layers=1, batch_size=128,
                       epoch_size=128 * 20, epochs=2, lr=1e-3, val_size=200, bl_eval_size=200,
                       eval_batch_size=200, run_dir=str(tmp_path), seed=0)
     torch.manual_seed(0)
-    untrained = AttentionModel(CVRP(), ModelConfig(embed_dim=32, layers=1, ff_dim=128))
-    val = paper_dataset("cvrp", 200, 10, 4321)
+    untrained = AttentionModel(make_problem(name), ModelConfig(embed_dim=32, layers=1, ff_dim=128))
+    val = paper_dataset(name, 200, 10, 4321)
     _, before = decode(untrained, val, "greedy")
     metrics = train(cfg)
     assert metrics["eval/cost"] < 0.8 * float(before.mean())
@@ -77,17 +79,3 @@ def test_sdvrp_splits_a_delivery_by_hand() -> None:
         SDVRP().check(inst, torch.tensor([[[1, 2, 0, 0, 0]]]))
     with pytest.raises(ValueError, match="exactly once"):
         CVRP().check(inst, tours)  # the same routes are infeasible without splitting
-
-
-def test_sdvrp_training_beats_the_untrained_model(tmp_path) -> None:
-    from problems.sdvrp import SDVRP
-
-    cfg = TrainConfig(problem="sdvrp", size=10, embed_dim=32, layers=1, batch_size=128,
-                      epoch_size=128 * 20, epochs=2, lr=1e-3, val_size=200, bl_eval_size=200,
-                      eval_batch_size=200, run_dir=str(tmp_path), seed=0)
-    torch.manual_seed(0)
-    untrained = AttentionModel(SDVRP(), ModelConfig(embed_dim=32, layers=1, ff_dim=128))
-    val = paper_dataset("sdvrp", 200, 10, 4321)
-    _, before = decode(untrained, val, "greedy")
-    metrics = train(cfg)
-    assert metrics["eval/cost"] < 0.8 * float(before.mean())
