@@ -76,7 +76,7 @@ class TrainConfig:
     seed: int = option(1, "random seed (0 is a seed)")
     device: str = option("cpu", "torch device, e.g. cpu or cuda")
     threads: int = option(0, "torch CPU threads (0: torch's default)")
-    run_dir: str = option("runs/tsp20", "TensorBoard logs and checkpoint folder")
+    run_dir: str = option("", "TensorBoard logs and checkpoint folder ('': runs/<problem><size>)")
     resume: bool = option(False, "continue from run_dir/checkpoint.pt")
 
     def __post_init__(self) -> None:
@@ -138,6 +138,26 @@ def model_state(path: str | Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=False)["model"]
 
 
+def init_weights(model: torch.nn.Module, path: str | Path) -> list[str]:
+    """Copy the weights of ``path`` whose names and shapes match ``model``.
+
+    Related problems share most of the network (CVRP -> SDVRP adds a demand
+    projection, OP-dist -> OP-const changes nothing), so a warm start copies what
+    fits and leaves the rest at its fresh initialisation. Returns the names left
+    fresh; a shared name with another shape means another width or depth, an error.
+    """
+    source = model_state(path)
+    own = model.state_dict()
+    clash = [k for k, v in source.items() if k in own and own[k].shape != v.shape]
+    if clash:
+        raise ValueError(
+            f"init_from: {path} has other shapes for {', '.join(clash[:3])}"
+            f"{' ...' if len(clash) > 3 else ''}; match --embed-dim and --layers to it")
+    own.update({k: v for k, v in source.items() if k in own})
+    model.load_state_dict(own)
+    return sorted(set(own) - set(source))
+
+
 def train(cfg: TrainConfig) -> dict[str, float]:
     """Train, log and checkpoint every epoch; returns the last validation metrics."""
     if cfg.threads:
@@ -147,14 +167,17 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     model_cfg = ModelConfig(embed_dim=cfg.embed_dim, layers=cfg.layers, ff_dim=4 * cfg.embed_dim)
     model = AttentionModel(problem, model_cfg).to(cfg.device)
     if cfg.init_from and not cfg.resume:
-        model.load_state_dict(model_state(cfg.init_from))
+        fresh = init_weights(model, cfg.init_from)
+        if fresh:
+            print(f"init_from: left at fresh initialisation: {', '.join(fresh)}")
     baseline = make_baseline(cfg, model)
     params = list(model.parameters())
     if isinstance(baseline, CriticBaseline):
         params += list(baseline.parameters())
     optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: cfg.lr_decay**e)
-    ckpt_path = Path(cfg.run_dir) / "checkpoint.pt"
+    run_dir = Path(cfg.run_dir or f"runs/{cfg.problem_name}{cfg.size}")
+    ckpt_path = run_dir / "checkpoint.pt"
     start_epoch, seen, wall = 0, 0, 0.0
     if cfg.resume:
         state = load_checkpoint(ckpt_path, map_location=cfg.device)
@@ -177,7 +200,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         with np.load(cfg.val_reference) as data:
             reference = torch.from_numpy(data["costs"])
     starts = (cfg.starts or cfg.size) if cfg.baseline == "shared" else 0
-    logger = Logger(cfg.run_dir, config=dataclasses.asdict(cfg))
+    logger = Logger(run_dir, config=dataclasses.asdict(cfg))
     metrics: dict[str, float] = {}
     for epoch in range(start_epoch, cfg.epochs):
         model.train()

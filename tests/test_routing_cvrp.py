@@ -11,7 +11,7 @@ from problems.data import paper_dataset
 from problems.decoding import decode
 from problems.model import AttentionModel, ModelConfig
 from problems.registry import make_problem
-from problems.train import TrainConfig, train
+from problems.train import TrainConfig, init_weights, train
 
 SMALL = ModelConfig(embed_dim=32, heads=4, layers=1, ff_dim=64)
 
@@ -79,3 +79,17 @@ def test_sdvrp_splits_a_delivery_by_hand() -> None:
         SDVRP().check(inst, torch.tensor([[[1, 2, 0, 0, 0]]]))
     with pytest.raises(ValueError, match="exactly once"):
         CVRP().check(inst, tours)  # the same routes are infeasible without splitting
+
+
+def test_init_from_copies_what_fits_across_problems(tmp_path) -> None:
+    cfg = ModelConfig(embed_dim=16, layers=1, ff_dim=32)
+    cvrp = AttentionModel(make_problem("cvrp"), cfg)
+    torch.save({"model": cvrp.state_dict()}, tmp_path / "cvrp.pt")
+    sdvrp = AttentionModel(make_problem("sdvrp"), cfg)
+    fresh = init_weights(sdvrp, tmp_path / "cvrp.pt")
+    assert fresh == ["project_dynamic.weight"]
+    for name, value in cvrp.state_dict().items():
+        assert torch.equal(sdvrp.state_dict()[name], value), name
+    wider = AttentionModel(make_problem("cvrp"), ModelConfig(embed_dim=32, layers=1, ff_dim=64))
+    with pytest.raises(ValueError, match="init_from"):
+        init_weights(wider, tmp_path / "cvrp.pt")
