@@ -115,14 +115,15 @@ def _objective(problem: str, inst: Instance, seqs: np.ndarray) -> np.ndarray:
 def reference_costs(problem: str, inst: Instance, cache: Path | None,
                     seconds: float = 1.0) -> tuple[str, np.ndarray] | None:
     """The reference solver's objectives, read from / written to ``cache``; None when the
-    reference package is missing or the problem has no reference."""
+    reference package is missing, the problem has no reference, or nothing is cached and
+    ``seconds`` is 0."""
     if cache is not None and cache.is_file():
         with np.load(cache) as data:
             costs, name = data["costs"], str(data["name"]) if "name" in data else "reference"
         if len(costs) >= len(next(iter(inst.values()))):
             return f"{name} [cached]", costs[: len(next(iter(inst.values())))]
     ref = _reference(family(problem), seconds)
-    if ref is None:
+    if ref is None or seconds <= 0:
         return None
     name, method = ref
     try:
@@ -248,7 +249,8 @@ def main() -> None:
     parser.add_argument("--heuristics", action=argparse.BooleanOptionalAction, default=True,
                         help="also run the problem's classical heuristics")
     parser.add_argument("--ref-seconds", type=float, default=1.0,
-                        help="time limit per instance of PyVRP / OR-Tools references")
+                        help="time limit per instance of PyVRP / OR-Tools references "
+                        "(0: use cached costs only, never run the reference)")
     parser.add_argument("--cache", default="benchmarks/reference",
                         help="folder for cached reference costs ('' disables)")
     parser.add_argument("--tsplib", default=None, help="folder of .tsp files and optimal.txt")

@@ -53,8 +53,11 @@ class TrainConfig:
     baseline: Literal["rollout", "shared", "exponential", "critic", "none"] = option(
         "rollout", "REINFORCE baseline: greedy rollout (paper), shared (POMO multi-start), "
         "exponential moving average, critic network, or none")
-    starts: int = option(0, "rollouts per instance from distinct first nodes for --baseline "
-                         "shared; 0 = one per node")
+    starts: int = option(0, "rollouts per instance for --baseline shared; 0 = one per node")
+    first: Literal["forced", "sampled"] = option(
+        "forced", "--baseline shared: 'forced' (POMO) makes each rollout start at a distinct "
+        "node, so the first decision from the depot is never trained; 'sampled' lets the "
+        "policy choose it, which greedy decoding needs where the start matters (OP, PCTSP)")
     embed_dim: int = option(128, "model width (the paper: 128)")
     layers: int = option(3, "encoder layers (the paper: 3)")
     batch_size: int = option(512, "instances per gradient step")
@@ -207,7 +210,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         tic = time.perf_counter()
         for i in progress(range(cfg.epoch_size // cfg.batch_size), desc=f"epoch {epoch}"):
             inst = to_device(problem.generate(cfg.batch_size, cfg.size), cfg.device)
-            first = problem.starts(inst, starts) if starts else None
+            first = problem.starts(inst, starts) if starts and cfg.first == "forced" else None
             out = model.rollout(inst, k=max(starts, 1), greedy=False, first=first)
             cost = problem.cost(inst, out.actions)  # (B, k)
             value, aux_loss = baseline.eval(inst, cost if starts else cost[:, 0])

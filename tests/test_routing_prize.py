@@ -120,9 +120,13 @@ def test_pctsp_data_ranges_follow_the_paper() -> None:
     assert torch.equal(det["real_prize"], det["prize"])
 
 
-@pytest.mark.parametrize("problem,prize", [("op", "dist"), ("pctsp", "dist"), ("spctsp", "dist")])
-def test_tiny_training_beats_the_untrained_model(tmp_path, problem, prize) -> None:
-    cfg = TrainConfig(problem=problem, prize=prize, size=10, embed_dim=32, layers=1,
+@pytest.mark.parametrize("problem,prize,baseline", [
+    ("op", "dist", "rollout"), ("pctsp", "dist", "rollout"), ("spctsp", "dist", "rollout"),
+    ("op", "dist", "shared")])
+def test_tiny_training_beats_the_untrained_model(tmp_path, problem, prize, baseline) -> None:
+    # shared: 5 sampled rollouts per instance, the policy choosing the first node itself
+    shared = {"baseline": "shared", "starts": 5, "first": "sampled"} if baseline == "shared" else {}
+    cfg = TrainConfig(problem=problem, prize=prize, size=10, embed_dim=32, layers=1, **shared,
                       batch_size=128, epoch_size=128 * 20, epochs=2, lr=1e-3, val_size=200,
                       bl_eval_size=200, eval_batch_size=200, run_dir=str(tmp_path), seed=0)
     torch.manual_seed(0)
