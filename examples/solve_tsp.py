@@ -17,7 +17,7 @@ import torch
 
 from problems import load_solver
 from problems.bench import compare, print_table
-from problems.data import TEST_SEED, paper_dataset
+from problems.data import TEST_SEED, paper_test_set
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     solver = load_solver(f"tsp{args.size}")
-    inst = paper_dataset("tsp", args.num, args.size, TEST_SEED)
+    inst = paper_test_set("tsp", args.size, args.num)
     cache = Path(__file__).resolve().parents[1] / "benchmarks" / "reference" / (
         f"tsp{args.size}_seed{TEST_SEED}_lkh-3.npz")
     table, tours = compare(solver, "tsp", inst, ["greedy", "multistart:8"], True, cache)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from problems.base import Instance
-from problems.data import TEST_SEED, paper_dataset, read_tsplib, tsplib_length
+from problems.data import TEST_SEED, paper_test_set, read_tsplib, tsplib_length
 from problems.heuristics import (
     farthest_insertion,
     greedy_insertion_op,
@@ -120,7 +120,7 @@ def reference_costs(problem: str, inst: Instance, cache: Path | None,
     if cache is not None and cache.is_file():
         with np.load(cache) as data:
             costs, name = data["costs"], str(data["name"]) if "name" in data else "reference"
-        if len(costs) >= len(next(iter(inst.values()))):
+        if len(costs) >= len(next(iter(inst.values()))):  # the first instances of one set
             return f"{name} [cached]", costs[: len(next(iter(inst.values())))]
     ref = _reference(family(problem), seconds)
     if ref is None or seconds <= 0:
@@ -241,7 +241,8 @@ def main() -> None:
     parser.add_argument("--prize", default="dist", choices=["const", "unif", "dist"],
                         help="OP prize distribution")
     parser.add_argument("--size", type=int, default=20, help="nodes per test instance")
-    parser.add_argument("--num", type=int, default=1000, help="test instances (seed 1234)")
+    parser.add_argument("--num", type=int, default=1000,
+                        help="the first NUM instances of the paper's test set (10,000, seed 1234)")
     parser.add_argument("--solver", default=None,
                         help="shipped name or checkpoint (default: <problem><size>)")
     parser.add_argument("--decodes", nargs="+", default=["greedy", "multistart:8"],
@@ -268,7 +269,7 @@ def main() -> None:
             print(f"  {name:12s} best known {best:8d}  ours {ours:8d}  gap {100 * gap:6.2f} %")
         print(f"  mean gap {100 * np.mean([r[3] for r in rows]):.2f} %")
         return
-    inst = paper_dataset(problem, args.num, args.size, TEST_SEED)
+    inst = paper_test_set(problem, args.size, args.num)
     ref = _reference(family(problem), args.ref_seconds)
     cache = (Path(args.cache) / f"{problem}{args.size}_seed{TEST_SEED}_"
              f"{ref[0].split()[0].lower() if ref else 'none'}.npz") if args.cache else None

@@ -23,10 +23,12 @@ from problems.op import PRIZE_TYPES, max_length_for, op_prizes
 from problems.pctsp import PENALTY_FACTOR
 from problems.registry import PROBLEMS
 
-__all__ = ["load_dataset", "paper_dataset", "read_tsplib", "save_dataset", "tsplib_length"]
+__all__ = ["load_dataset", "paper_dataset", "paper_test_set", "read_tsplib", "save_dataset",
+           "tsplib_length"]
 
 TEST_SEED = 1234
 VALIDATION_SEED = 4321
+PAPER_TEST_SIZE = 10_000
 
 
 def paper_dataset(problem: str, num: int, size: int, seed: int) -> Instance:
@@ -49,6 +51,19 @@ def paper_dataset(problem: str, num: int, size: int, seed: int) -> Instance:
         return generators[problem](num, size)
     finally:
         np.random.set_state(saved)
+
+
+def paper_test_set(problem: str, size: int, num: int = 1000) -> Instance:
+    """The first ``num`` instances of the paper's test set (10,000 instances, seed 1234).
+
+    Not the same as ``paper_dataset(problem, num, size, 1234)`` for problems with a
+    depot: the paper draws every depot before any location, so the set's size
+    shifts where each instance's locations come from.
+    """
+    if not 1 <= num <= PAPER_TEST_SIZE:
+        raise ValueError(f"num must be in [1, {PAPER_TEST_SIZE}], got {num}")
+    inst = paper_dataset(problem, PAPER_TEST_SIZE, size, TEST_SEED)
+    return {k: v[:num].clone() for k, v in inst.items()}
 
 
 def _tsp(num: int, size: int) -> Instance:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from problems.cvrp import CVRP, capacity_for
-from problems.data import paper_dataset
+from problems.data import paper_dataset, paper_test_set
 from problems.decoding import decode
 from problems.model import AttentionModel, ModelConfig
 from problems.registry import make_problem
@@ -50,6 +50,16 @@ def test_paper_convention_for_the_data() -> None:
     assert np.allclose(inst["depot"].numpy(), depot) and np.allclose(inst["locs"].numpy(), locs)
     assert np.allclose(inst["demand"].numpy() * 30, demand, atol=1e-5)
     assert capacity_for(20) == 30 and capacity_for(50) == 40 and capacity_for(100) == 50
+
+
+def test_the_test_set_is_a_prefix_of_the_papers_10000() -> None:
+    head = paper_test_set("cvrp", 20, 3)
+    np.random.seed(1234)
+    depot = np.random.uniform(size=(10_000, 2))
+    locs = np.random.uniform(size=(10_000, 20, 2))
+    assert np.allclose(head["depot"].numpy(), depot[:3]) and np.allclose(head["locs"].numpy(), locs[:3])
+    # drawing 3 instances directly gives other locations: every depot comes first
+    assert not torch.equal(paper_dataset("cvrp", 3, 20, 1234)["locs"], head["locs"])
 
 
 @pytest.mark.parametrize("name", ["cvrp", "sdvrp"])

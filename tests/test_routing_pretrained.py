@@ -9,7 +9,7 @@ import pytest
 
 from problems import load_solver, pretrained_names
 from problems.bench import compare, family
-from problems.data import TEST_SEED, paper_dataset
+from problems.data import TEST_SEED, paper_test_set
 from tests.conftest import ROOT
 
 REFERENCE = ROOT / "benchmarks" / "reference"
@@ -42,7 +42,7 @@ def _benchmark(problem: str, size: int, inst: dict) -> tuple[str, float]:
 def test_shipped_model_is_feasible_and_near_the_benchmark(name) -> None:
     solver = load_solver(name)
     problem, size = solver.problem.name, solver.size
-    inst = paper_dataset(problem, NUM, size, TEST_SEED)
+    inst = paper_test_set(problem, size, NUM)
     arrays = {k: v.double().numpy() for k, v in inst.items()}
     if problem == "tsp":
         res = solver.solve(arrays["locs"], decode="greedy")
