@@ -9,6 +9,7 @@ import torch
 from problems.model import AttentionModel, ModelConfig
 from problems.registry import make_problem
 from problems.solver import Solver
+from tests.conftest import load_example
 
 SMALL = ModelConfig(embed_dim=32, heads=4, layers=1, ff_dim=64)
 RNG = np.random.default_rng(0)
@@ -102,3 +103,13 @@ def test_wrong_kind_of_input() -> None:
         solver("cvrp").solve(VRP, prize=np.ones(12))
     with pytest.raises(ValueError, match="improve"):
         solver("cvrp").solve(VRP, improve="2opt")
+
+
+def test_solve_routing_example_draws_every_model(tmp_path, monkeypatch, capsys) -> None:
+    example = load_example("solve_routing")
+    monkeypatch.setattr("sys.argv", ["solve_routing.py", "--out", str(tmp_path)])
+    example.main()
+    printed = capsys.readouterr().out
+    assert printed.count("feasible True") == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "cvrp20_routes.png", "op_dist20_routes.png", "pctsp20_routes.png"]
