@@ -18,7 +18,7 @@ NUM = 20
 
 def test_every_problem_of_the_paper_is_shipped() -> None:
     names = set(pretrained_names())
-    for name in ("tsp20", "tsp50", "cvrp20", "cvrp50", "sdvrp20", "op_dist20", "op_dist50",
+    for name in ("tsp20", "tsp50", "tsp100", "cvrp20", "cvrp50", "sdvrp20", "op_dist20", "op_dist50",
                  "op_const20", "op_unif20", "pctsp20", "spctsp20"):
         assert name in names
 
@@ -57,7 +57,7 @@ def test_shipped_model_is_feasible_and_near_the_benchmark(name) -> None:
     ours = float(res.costs.mean())
     # Loose bounds (the shipped models' full-test-set numbers are in the README); they
     # catch a broken checkpoint, a wrong feature scaling or a mismatched problem.
-    slack = 0.10 if kind == "reference" else 0.05
+    slack = 0.15 if kind == "reference" else 0.05
     if family(problem) == "op":
         assert ours >= (1 - slack) * bench
         if kind == "reference":
