@@ -86,6 +86,9 @@ class TrainConfig:
         require(self.size >= 3, "size", ">= 3", self.size)
         require(self.starts >= 0, "starts", ">= 0", self.starts)
         require(self.starts <= self.size, "starts", f"<= size ({self.size})", self.starts)
+        require(self.first == "forced" or self.baseline == "shared", "first",
+                "'forced' unless --baseline shared (only the shared baseline has starts)",
+                self.first)
         for name in ("batch_size", "epochs", "val_size", "bl_eval_size", "eval_batch_size"):
             require(getattr(self, name) >= 1, name, ">= 1", getattr(self, name))
         require(self.epoch_size >= self.batch_size, "epoch_size", ">= batch_size", self.epoch_size)

@@ -211,6 +211,9 @@ def test_train_config_rejects_bad_values() -> None:
         TrainConfig(size=2)
     with pytest.raises(ValueError, match="starts"):
         TrainConfig(size=10, starts=11)
+    with pytest.raises(ValueError, match="first"):
+        TrainConfig(first="sampled")  # the default baseline is the greedy rollout
+    assert TrainConfig(baseline="shared", first="sampled").first == "sampled"
 
 
 def test_reference_solvers_name_the_extra_when_missing(monkeypatch) -> None:
