@@ -117,11 +117,12 @@ def reference_costs(problem: str, inst: Instance, cache: Path | None,
     """The reference solver's objectives, read from / written to ``cache``; None when the
     reference package is missing, the problem has no reference, or nothing is cached and
     ``seconds`` is 0."""
+    num = len(next(iter(inst.values())))
     if cache is not None and cache.is_file():
         with np.load(cache) as data:
             costs, name = data["costs"], str(data["name"]) if "name" in data else "reference"
-        if len(costs) >= len(next(iter(inst.values()))):  # the first instances of one set
-            return f"{name} [cached]", costs[: len(next(iter(inst.values())))]
+        if len(costs) >= num:  # the cache holds the first instances of the same test set
+            return f"{name} [cached]", costs[:num]
     ref = _reference(family(problem), seconds)
     if ref is None or seconds <= 0:
         return None
