@@ -89,6 +89,10 @@ class RND(nn.Module):
             self.predictor = mlp(obs_shape[0], [*hidden, hidden[-1]], features,
                                  activation=nn.LeakyReLU, orthogonal=True)
         self.target.requires_grad_(False)
+        if self.images:
+            # channels_last weights make oneDNN pick faster convolutions on CPU (the one-channel
+            # input alone cannot signal the layout)
+            self.to(memory_format=torch.channels_last)
         self.to(device)
         self.obs_rms = RunningMeanStd(self.input_shape, device=device)
         self.reward_filter = DiscountedReturnFilter(num_envs, gamma, device=device)

@@ -16,6 +16,11 @@ from torch import Tensor
 
 Instance = dict[str, Tensor]
 
+StepContext = tuple[Tensor, Tensor | None]
+"""``(B, k, context_nodes)`` node indices whose embeddings start the step context, and
+``(B, k, context_extra)`` scalar features after them (``None`` when there are none). The
+model projects every node's embedding once per instance, so a step only gathers."""
+
 
 class RoutingProblem(Protocol):
     """The interface the attention model, the decoders and the trainer rely on."""
@@ -26,6 +31,10 @@ class RoutingProblem(Protocol):
     """Number of input features per node (``node_features``' last dimension)."""
     coord_keys: tuple[str, ...]
     """Instance keys holding coordinates (normalised, augmented and plotted)."""
+    context_nodes: int
+    """How many node embeddings the decoder's step context holds (TSP: first and current)."""
+    context_extra: int
+    """How many scalar features follow them (remaining capacity, length or prize to collect)."""
     stochastic: bool
     """True when part of the instance is revealed only during the tour (SPCTSP): then only
     one greedy rollout is a fair solution, since the best of several would use outcomes
@@ -42,9 +51,6 @@ class RoutingProblem(Protocol):
     # Optional: ``dynamic_dim: int`` and ``dynamic(state) -> (B, k, n, dynamic_dim)`` for
     # node features that change during decoding (SDVRP's remaining demand).
 
-    def context_dim(self, embed_dim: int) -> int:
-        """Width of :meth:`context`'s output for node embeddings of width ``embed_dim``."""
-        ...
 
     def max_starts(self, inst: Instance) -> int:
         """How many distinct first nodes multi-start decoding can use."""
@@ -58,8 +64,8 @@ class RoutingProblem(Protocol):
         """The empty decoding state of ``k`` rollouts per instance."""
         ...
 
-    def context(self, state: Any, emb: Tensor) -> Tensor | None:
-        """``(B, k, context_width)`` step context, or ``None`` for the learned placeholder."""
+    def context(self, state: Any) -> StepContext | None:
+        """The decoder's step context, or ``None`` for the learned placeholder."""
         ...
 
     def mask(self, state: Any) -> Tensor:

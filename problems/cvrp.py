@@ -16,9 +16,9 @@ from torch import Tensor
 
 from problems.base import (
     Instance,
+    StepContext,
     depot_node_features,
     distinct_starts,
-    gather_nodes,
     route_length,
     with_depot,
 )
@@ -58,6 +58,8 @@ class CVRP:
     name = "cvrp"
     stochastic = False
     node_dim = 4
+    context_nodes = 1  # the current node
+    context_extra = 1
     coord_keys = ("depot", "locs")
 
     def generate(self, num: int, size: int, generator: torch.Generator | None = None) -> Instance:
@@ -71,9 +73,6 @@ class CVRP:
 
     def node_features(self, inst: Instance) -> Tensor:
         return depot_node_features(inst, "demand")
-
-    def context_dim(self, embed_dim: int) -> int:
-        return embed_dim + 1
 
     def max_starts(self, inst: Instance) -> int:
         return inst["demand"].shape[1]
@@ -93,9 +92,8 @@ class CVRP:
             step=0,
         )
 
-    def context(self, state: CVRPState, emb: Tensor) -> Tensor:
-        remaining = (1.0 - state.used).unsqueeze(-1)
-        return torch.cat((gather_nodes(emb, state.current), remaining), dim=-1)
+    def context(self, state: CVRPState) -> StepContext:
+        return state.current.unsqueeze(-1), (1.0 - state.used).unsqueeze(-1)
 
     def mask(self, state: CVRPState) -> Tensor:
         """Served customers, customers that do not fit, and the depot right after the depot

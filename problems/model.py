@@ -5,9 +5,10 @@ Encoder: a linear node embedding, then 3 layers of 8-head self-attention and a
 norm. Decoder: one 8-head glimpse from a problem-specific context, then a
 single-head pointer whose logits are clipped with ``10 * tanh``.
 
-Efficiency: the encoder runs once per instance, and the glimpse keys/values
-and the pointer keys are projected once per instance and reused at every
-step. ``k`` rollouts of one instance (samples, or POMO-style starts) share all
+Efficiency: the encoder runs once per instance, and the glimpse keys/values,
+the pointer keys and every node's share of the step-context projection are
+projected once per instance and reused at every step (a step gathers them for
+its current node instead of projecting a context). ``k`` rollouts of one instance (samples, or POMO-style starts) share all
 of it: the decoder's queries are ``(B, k, d)`` against ``(B, n, d)`` keys.
 """
 
@@ -20,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from problems.base import Instance, RoutingProblem
+from problems.base import Instance, RoutingProblem, StepContext
 
 __all__ = ["AttentionCritic", "AttentionModel", "ModelConfig", "Rollout"]
 
@@ -87,6 +88,7 @@ class _Cache:
     glimpse_key: Tensor  # (B, H, n, d/H)
     glimpse_val: Tensor  # (B, H, n, d/H)
     logit_key: Tensor  # (B, d, n), pre-transposed for the pointer
+    context_nodes: Tensor  # (B, n * m, d): node i's projection in context slot j at i * m + j
 
 
 @dataclass
@@ -113,7 +115,7 @@ class AttentionModel(nn.Module):
         d = cfg.embed_dim
         self.init_embed = nn.Linear(problem.node_dim, d)
         self.layers = nn.Sequential(*(_EncoderLayer(cfg) for _ in range(cfg.layers)))
-        ctx = problem.context_dim(d)
+        ctx = problem.context_nodes * d + problem.context_extra
         self.project_node = nn.Linear(d, 3 * d, bias=False)
         self.project_fixed = nn.Linear(d, d, bias=False)
         self.project_step = nn.Linear(ctx, d, bias=False)
@@ -132,16 +134,37 @@ class AttentionModel(nn.Module):
         def split(x: Tensor) -> Tensor:
             return x.view(batch, n, heads, d // heads).transpose(1, 2)
 
+        # project_step's weight is [W_0 .. W_{m-1} | W_extra] over the context [h_0 .. h_{m-1} |
+        # extra]; stacking the W_j row-wise projects every node into every slot in one matmul.
+        m = self.problem.context_nodes
+        w_nodes = self.project_step.weight[:, : m * d].reshape(d, m, d).transpose(0, 1)
         return _Cache(
             emb=emb,
             fixed=self.project_fixed(emb.mean(dim=1, keepdim=True)),
             glimpse_key=split(gk),
             glimpse_val=split(gv),
             logit_key=lk.transpose(1, 2),
+            context_nodes=F.linear(emb, w_nodes.reshape(m * d, d)).view(batch, n * m, d),
         )
 
+    def _step_projection(self, cache: _Cache, context: StepContext) -> Tensor:
+        """``project_step`` of the step context ``(B, k, d)``, from the cached node projections."""
+        nodes, extra = context
+        batch, k, m = nodes.shape
+        d = self.cfg.embed_dim
+        index = nodes * m + torch.arange(m, device=nodes.device)  # row of (node, slot)
+        step = cache.context_nodes.gather(1, index.view(batch, k * m, 1).expand(-1, -1, d))
+        step = step.view(batch, k, m, d).sum(dim=2)
+        if extra is not None:
+            step = step + F.linear(extra, self.project_step.weight[:, m * d :])
+        return step
+
     def log_probs(
-        self, cache: _Cache, context: Tensor | None, mask: Tensor, dynamic: Tensor | None = None
+        self,
+        cache: _Cache,
+        context: StepContext | None,
+        mask: Tensor,
+        dynamic: Tensor | None = None,
     ) -> Tensor:
         """``(B, k, n)`` log-probabilities of the next node for ``(B, k)`` rollouts.
 
@@ -153,7 +176,7 @@ class AttentionModel(nn.Module):
         if context is None:
             step = self.project_step(self.placeholder).expand(batch, k, d)
         else:
-            step = self.project_step(context)
+            step = self._step_projection(cache, context)
         query = (cache.fixed + step).view(batch, k, heads, d // heads).transpose(1, 2)
         if dynamic is None or self.project_dynamic is None:
             glimpse = F.scaled_dot_product_attention(
@@ -217,7 +240,7 @@ class AttentionModel(nn.Module):
             actions.append(first)
         while not problem.finished(state):
             dynamic = problem.dynamic(state) if self.project_dynamic is not None else None
-            lp = self.log_probs(cache, problem.context(state, cache.emb), problem.mask(state), dynamic)
+            lp = self.log_probs(cache, problem.context(state), problem.mask(state), dynamic)
             if greedy:
                 action = lp.argmax(dim=-1)
             else:

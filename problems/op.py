@@ -15,6 +15,7 @@ from torch import Tensor
 
 from problems.base import (
     Instance,
+    StepContext,
     depot_locs,
     depot_node_features,
     gather_nodes,
@@ -71,6 +72,8 @@ class OP:
     """
 
     node_dim = 4
+    context_nodes = 1  # the current node
+    context_extra = 1
     stochastic = False
     coord_keys = ("depot", "locs")
 
@@ -93,9 +96,6 @@ class OP:
 
     def node_features(self, inst: Instance) -> Tensor:
         return depot_node_features(inst, "prize")
-
-    def context_dim(self, embed_dim: int) -> int:
-        return embed_dim + 1
 
     def max_starts(self, inst: Instance) -> int:
         return inst["prize"].shape[1]
@@ -127,9 +127,8 @@ class OP:
             step=0,
         )
 
-    def context(self, state: OPState, emb: Tensor) -> Tensor:
-        remaining = (state.max_length - state.length).unsqueeze(-1)
-        return torch.cat((gather_nodes(emb, state.current), remaining), dim=-1)
+    def context(self, state: OPState) -> StepContext:
+        return state.current.unsqueeze(-1), (state.max_length - state.length).unsqueeze(-1)
 
     def mask(self, state: OPState) -> Tensor:
         """Visited nodes and nodes from which the depot is out of reach; after the

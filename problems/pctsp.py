@@ -18,9 +18,9 @@ from torch import Tensor
 
 from problems.base import (
     Instance,
+    StepContext,
     depot_node_features,
     distinct_starts,
-    gather_nodes,
     route_length,
     with_depot,
 )
@@ -50,6 +50,8 @@ class PCTSP:
     """
 
     node_dim = 5
+    context_nodes = 1  # the current node
+    context_extra = 1
     coord_keys = ("depot", "locs")
 
     def __init__(self, stochastic: bool = False) -> None:
@@ -71,9 +73,6 @@ class PCTSP:
     def node_features(self, inst: Instance) -> Tensor:
         return depot_node_features(inst, "prize", "penalty")
 
-    def context_dim(self, embed_dim: int) -> int:
-        return embed_dim + 1
-
     def max_starts(self, inst: Instance) -> int:
         return inst["prize"].shape[1]
 
@@ -93,9 +92,8 @@ class PCTSP:
             step=0,
         )
 
-    def context(self, state: PCTSPState, emb: Tensor) -> Tensor:
-        to_collect = (1.0 - state.collected).clamp_min(0.0).unsqueeze(-1)
-        return torch.cat((gather_nodes(emb, state.current), to_collect), dim=-1)
+    def context(self, state: PCTSPState) -> StepContext:
+        return state.current.unsqueeze(-1), (1.0 - state.collected).clamp_min(0.0).unsqueeze(-1)
 
     def mask(self, state: PCTSPState) -> Tensor:
         """Visited nodes; the depot until the prize is reached (or every node is visited);

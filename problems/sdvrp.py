@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
-from problems.base import Instance, gather_nodes, with_depot
+from problems.base import Instance, StepContext, with_depot
 from problems.cvrp import CVRP
 
 __all__ = ["SDVRP", "SDVRPState", "deliveries"]
@@ -54,6 +54,8 @@ class SDVRP:
     name = "sdvrp"
     stochastic = False
     node_dim = 4
+    context_nodes = 1  # the current node
+    context_extra = 1
     dynamic_dim = 1
     coord_keys = ("depot", "locs")
 
@@ -65,9 +67,6 @@ class SDVRP:
 
     def node_features(self, inst: Instance) -> Tensor:
         return self._cvrp.node_features(inst)
-
-    def context_dim(self, embed_dim: int) -> int:
-        return embed_dim + 1
 
     def max_starts(self, inst: Instance) -> int:
         return self._cvrp.max_starts(inst)
@@ -89,8 +88,8 @@ class SDVRP:
         """``(B, k, n + 1, 1)`` remaining demand per node."""
         return state.remaining.unsqueeze(-1)
 
-    def context(self, state: SDVRPState, emb: Tensor) -> Tensor:
-        return torch.cat((gather_nodes(emb, state.current), (1.0 - state.used).unsqueeze(-1)), -1)
+    def context(self, state: SDVRPState) -> StepContext:
+        return state.current.unsqueeze(-1), (1.0 - state.used).unsqueeze(-1)
 
     def mask(self, state: SDVRPState) -> Tensor:
         """Customers with nothing left, every customer when the vehicle is empty, and the

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
-from problems.base import Instance, distinct_starts, gather_nodes, tour_length
+from problems.base import Instance, StepContext, distinct_starts, tour_length
 
 __all__ = ["TSP", "TSPState"]
 
@@ -32,6 +32,8 @@ class TSP:
     name = "tsp"
     stochastic = False
     node_dim = 2
+    context_nodes = 2
+    context_extra = 0
     coord_keys = ("locs",)
 
     def generate(self, num: int, size: int, generator: torch.Generator | None = None) -> Instance:
@@ -39,9 +41,6 @@ class TSP:
 
     def node_features(self, inst: Instance) -> Tensor:
         return inst["locs"]
-
-    def context_dim(self, embed_dim: int) -> int:
-        return 2 * embed_dim
 
     def max_starts(self, inst: Instance) -> int:
         return inst["locs"].shape[1]
@@ -57,10 +56,10 @@ class TSP:
         visited = torch.zeros(batch, k, n, dtype=torch.bool, device=device)
         return TSPState(first=zeros, current=zeros, visited=visited, step=0)
 
-    def context(self, state: TSPState, emb: Tensor) -> Tensor | None:
+    def context(self, state: TSPState) -> StepContext | None:
         if state.step == 0:
             return None
-        return torch.cat((gather_nodes(emb, state.first), gather_nodes(emb, state.current)), dim=-1)
+        return torch.stack((state.first, state.current), dim=-1), None
 
     def mask(self, state: TSPState) -> Tensor:
         return state.visited

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from problems import TSP, load_solver
+from problems.base import gather_nodes
 from problems.data import paper_dataset, read_tsplib, tsplib_length
 from problems.decoding import augment, decode
 from problems.heuristics import (
@@ -22,6 +23,7 @@ from problems.heuristics import (
     two_opt,
 )
 from problems.model import AttentionModel, ModelConfig
+from problems.registry import make_problem
 from problems.solver import Solver, export_solver
 from problems.train import TrainConfig, train
 
@@ -41,6 +43,22 @@ def tiny_model() -> AttentionModel:
 def test_model_has_the_papers_size() -> None:
     params = sum(p.numel() for p in AttentionModel(TSP()).parameters())
     assert 650_000 < params < 750_000  # "about 0.7 M"
+
+
+@pytest.mark.parametrize("name", ["tsp", "cvrp", "op_dist", "pctsp"])
+def test_cached_step_projection_equals_projecting_the_context(name) -> None:
+    torch.manual_seed(0)
+    problem = make_problem(name)
+    model = AttentionModel(problem, SMALL)
+    inst = problem.generate(3, 6)
+    cache = model.encode(inst)
+    state = problem.init_state(inst, 4)
+    for _ in range(2):  # TSP's context exists from the second step
+        state = problem.step(state, problem.mask(state).float().argmin(dim=-1))
+    nodes, extra = problem.context(state)
+    parts = [gather_nodes(cache.emb, nodes[..., j]) for j in range(nodes.shape[-1])]
+    full = torch.cat(parts + ([] if extra is None else [extra]), dim=-1)
+    torch.testing.assert_close(model._step_projection(cache, (nodes, extra)), model.project_step(full))
 
 
 @pytest.mark.parametrize("strategy,samples,aug", [
