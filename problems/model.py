@@ -185,32 +185,38 @@ class AttentionModel(nn.Module):
             glimpse = self.project_out(glimpse.transpose(1, 2).reshape(batch, k, d))
             logits = torch.bmm(glimpse, cache.logit_key)
         else:
-            glimpse, logits = self._dynamic_attention(cache, query, mask, dynamic)
+            logits = self._dynamic_attention(cache, query, mask, dynamic)
         logits = self.cfg.tanh_clip * torch.tanh(logits / math.sqrt(d))
         return torch.log_softmax(logits.masked_fill(mask, float("-inf")), dim=-1)
 
     def _dynamic_attention(
         self, cache: _Cache, query: Tensor, mask: Tensor, dynamic: Tensor
-    ) -> tuple[Tensor, Tensor]:
-        """Glimpse and pointer with per-rollout keys: the static ones plus a projection of
-        the dynamic features (one attention per rollout instead of per instance)."""
+    ) -> Tensor:
+        """Pointer logits ``(B, k, n)`` after a glimpse, where every key and value is the
+        static one plus a projection of the node's dynamic features ``(B, k, n, F)``:
+        key_n + W f_n. That share is linear in the few features, so it enters each dot
+        product through ``F`` numbers per node, and no per-rollout ``(B, k, n, d)`` keys are
+        ever formed."""
         batch, k, n = mask.shape
         d, heads = self.cfg.embed_dim, self.cfg.heads
-        gk, gv, lk = self.project_dynamic(dynamic).chunk(3, dim=-1)  # (B, k, n, d) each
+        features = dynamic.shape[-1]
+        w_key, w_val, w_logit = self.project_dynamic.weight.chunk(3, dim=0)  # (d, F) each
 
-        def per_rollout(static: Tensor, delta: Tensor) -> Tensor:  # -> (B*k, H, n, d/H)
-            delta = delta.reshape(batch, k, n, heads, d // heads).permute(0, 1, 3, 2, 4)
-            return (static.unsqueeze(1) + delta).reshape(batch * k, heads, n, d // heads)
+        def per_head(w: Tensor) -> Tensor:  # (d, F) -> (H, d/H, F)
+            return w.view(heads, d // heads, features)
 
-        q = query.transpose(1, 2).reshape(batch * k, heads, 1, d // heads)
-        glimpse = F.scaled_dot_product_attention(
-            q, per_rollout(cache.glimpse_key, gk), per_rollout(cache.glimpse_val, gv),
-            attn_mask=~mask.reshape(batch * k, 1, 1, n),
-        )
-        glimpse = self.project_out(glimpse.reshape(batch, k, d))
-        keys = cache.logit_key.transpose(1, 2).unsqueeze(1) + lk  # (B, k, n, d)
-        logits = (glimpse.unsqueeze(2) @ keys.transpose(-1, -2)).squeeze(2)
-        return glimpse, logits
+        # query (B, H, k, d/H); scores q . (key_n + W_k f_n) = q . key_n + (q W_k) . f_n
+        q_dyn = torch.einsum("bhkc,hcf->bhkf", query, per_head(w_key))
+        scores = query @ cache.glimpse_key.transpose(-1, -2)
+        scores = scores + torch.einsum("bhkf,bknf->bhkn", q_dyn, dynamic)
+        scores = (scores / math.sqrt(d // heads)).masked_fill(mask.unsqueeze(1), float("-inf"))
+        attn = torch.softmax(scores, dim=-1)  # (B, H, k, n)
+        # sum_n a_n (val_n + W_v f_n) = a . val + W_v (a . f)
+        mixed = torch.einsum("bhkn,bknf->bhkf", attn, dynamic)
+        glimpse = attn @ cache.glimpse_val + torch.einsum("bhkf,hcf->bhkc", mixed, per_head(w_val))
+        glimpse = self.project_out(glimpse.transpose(1, 2).reshape(batch, k, d))
+        logits = torch.bmm(glimpse, cache.logit_key)
+        return logits + torch.einsum("bkf,bknf->bkn", glimpse @ w_logit, dynamic)
 
     def rollout(
         self,

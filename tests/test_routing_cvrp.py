@@ -103,3 +103,32 @@ def test_init_from_copies_what_fits_across_problems(tmp_path) -> None:
     wider = AttentionModel(make_problem("cvrp"), ModelConfig(embed_dim=32, layers=1, ff_dim=64))
     with pytest.raises(ValueError, match="init_from"):
         init_weights(wider, tmp_path / "cvrp.pt")
+
+
+def test_sdvrp_dynamic_attention_equals_per_rollout_keys() -> None:
+    """The rank-F shortcut gives what shifting every rollout's keys and values gives."""
+    torch.manual_seed(0)
+    problem = make_problem("sdvrp")
+    model = AttentionModel(problem, SMALL)
+    inst = problem.generate(3, 7)
+    cache = model.encode(inst)
+    state = problem.init_state(inst, 5)
+    for _ in range(3):  # some demand delivered, so the dynamic features differ per rollout
+        state = problem.step(state, problem.mask(state).float().argmin(dim=-1))
+    context, mask, dynamic = problem.context(state), problem.mask(state), problem.dynamic(state)
+    batch, k, n = mask.shape
+    d, heads = SMALL.embed_dim, SMALL.heads
+    query = (cache.fixed + model._step_projection(cache, context)).view(batch, k, heads, -1)
+    shift_k, shift_v, shift_l = model.project_dynamic(dynamic).chunk(3, dim=-1)  # (B, k, n, d)
+
+    def shifted(static: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:  # (B, k, n, H, d/H)
+        return (static.transpose(1, 2).reshape(batch, 1, n, d) + shift).view(batch, k, n, heads, -1)
+
+    scores = torch.einsum("bkhc,bknhc->bkhn", query, shifted(cache.glimpse_key, shift_k))
+    scores = (scores / (d // heads) ** 0.5).masked_fill(mask.unsqueeze(2), float("-inf"))
+    glimpse = torch.einsum("bkhn,bknhc->bkhc", scores.softmax(-1), shifted(cache.glimpse_val, shift_v))
+    glimpse = model.project_out(glimpse.reshape(batch, k, d))
+    logits = torch.einsum("bkd,bknd->bkn", glimpse, cache.logit_key.transpose(1, 2).unsqueeze(1) + shift_l)
+    logits = SMALL.tanh_clip * torch.tanh(logits / d**0.5)
+    expected = torch.log_softmax(logits.masked_fill(mask, float("-inf")), dim=-1)
+    torch.testing.assert_close(model.log_probs(cache, context, mask, dynamic), expected)
