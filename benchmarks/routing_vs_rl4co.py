@@ -28,8 +28,9 @@ import argparse
 import multiprocessing
 import tempfile
 import time
-from multiprocessing import Queue
+from multiprocessing.queues import Queue
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -120,7 +121,9 @@ def throughput(repeats: int) -> None:
               "   (target >= 2x)")
 
 
-def rl4co_budget(minutes: float, coords: torch.Tensor, threads: int, out: Queue | None = None):
+def rl4co_budget(
+    minutes: float, coords: torch.Tensor, threads: int, out: Queue | None = None
+) -> dict[str, Any]:
     """Train rl4co's POMO (its defaults) for ``minutes``; greedy and multi-start costs."""
     from rl4co.models import POMO
     from rl4co.utils import RL4COTrainer
@@ -147,7 +150,7 @@ def rl4co_budget(minutes: float, coords: torch.Tensor, threads: int, out: Queue 
     return result
 
 
-def ours_budget(minutes: float, coords: torch.Tensor, threads: int, lr: float) -> dict:
+def ours_budget(minutes: float, coords: torch.Tensor, threads: int, lr: float) -> dict[str, Any]:
     """Train ours (multi-start, shared baseline) for ``minutes``; greedy and multi-start costs."""
     run_dir = tempfile.mkdtemp(prefix="ours_budget_")
     cfg = TrainConfig(size=20, baseline="shared", batch_size=64, epoch_size=64_000, epochs=10_000,
