@@ -51,7 +51,6 @@ class RoutingProblem(Protocol):
     # Optional: ``dynamic_dim: int`` and ``dynamic(state) -> (B, k, n, dynamic_dim)`` for
     # node features that change during decoding (SDVRP's remaining demand).
 
-
     def max_starts(self, inst: Instance) -> int:
         """How many distinct first nodes multi-start decoding can use."""
         ...
