@@ -69,8 +69,12 @@ class AgentConfig:
     max_grad_norm: float = option(0.5, "global gradient-norm clip")
     ext_coef: float = option(2.0, "rnd: coefficient of the extrinsic advantage")
     int_coef: float = option(1.0, "rnd: coefficient of the intrinsic advantage")
-    rnd_proportion: float = option(0.25, "rnd: fraction of each minibatch the predictor trains on")
-    rnd_init_steps: int = option(128, "rnd: random-agent steps per env that initialise the observation statistics")
+    rnd_proportion: float | None = option(
+        None, "rnd: fraction of each minibatch the predictor trains on; None: min(1, 32 / num_envs), "
+        "RND's rule (25 %% with the paper's 128 envs: as many samples as 32 envs give)")
+    rnd_init_steps: int = option(
+        50 * 128, "rnd: random-agent steps per env that initialise the observation statistics "
+        "(RND's code and CleanRL: 50 rollouts of 128)")
     clip_rewards: bool = option(True, "learn from the sign of the extrinsic reward (Atari convention); returns are logged unclipped")
     sticky: float = option(0.25, "Atari: probability of repeating the previous action (sticky actions)")
     max_episode_frames: int = option(18_000, "Atari: emulator frames per episode before truncation")
@@ -91,6 +95,8 @@ class AgentConfig:
         for name, value in ALGO_DEFAULTS[self.algo].items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
+        if self.rnd_proportion is None:
+            object.__setattr__(self, "rnd_proportion", min(1.0, 32 / max(self.num_envs, 1)))
         if self.run_dir is None:
             name = f"{self.env.replace('/', '_')}_{self.algo}_seed{self.seed}"
             object.__setattr__(self, "run_dir", str(Path("runs") / name))
@@ -121,9 +127,15 @@ class AgentConfig:
 def build_model(cfg: AgentConfig, obs_shape: tuple[int, ...], num_actions: int) -> ActorCritic:
     """Nature CNN for frame stacks, MLPs for vectors; one value head per reward stream."""
     heads = 2 if cfg.algo == "rnd" else 1
+    # RND's CNN value heads start near 0 (its code's init scale 0.01): until the first game
+    # reward, a full-size V_ext on the trunk shared with the policy feeds noise into 2 * A_ext
+    # that drowned the intrinsic advantage on Montezuma. The MLPs keep CleanRL's gain 1 (their
+    # value trunk is separate; the Chain test learns with it, and did not with 0.01).
+    gain = 0.01 if cfg.algo == "rnd" else 1.0
     if len(obs_shape) == 3:
         dtype = torch.bfloat16 if cfg.precision == "bf16" else None
-        return ActorCritic.nature_cnn(obs_shape[0], num_actions, heads, compute_dtype=dtype)
+        return ActorCritic.nature_cnn(obs_shape[0], num_actions, heads, compute_dtype=dtype,
+                                      value_gain=gain)
     if len(obs_shape) != 1:
         raise ValueError(f"observations must be frame stacks (C, 84, 84) or vectors, got {obs_shape}")
     return ActorCritic.mlp(obs_shape[0], num_actions, heads, (cfg.hidden, cfg.hidden))

@@ -11,8 +11,9 @@ The details that make it work, all from the paper:
 * the intrinsic reward is divided by a running std of the *discounted
   intrinsic return*, accumulated over time separately for every environment
   (:class:`rlcore.DiscountedReturnFilter`);
-* the predictor learns on a fixed proportion (25 %) of each minibatch, so
-  that with more environments it does not learn too fast.
+* the predictor learns on a fixed proportion of each minibatch (25 % with
+  the paper's 128 envs; the agent's default is 32 / num_envs), so that with
+  more environments it does not learn too fast.
 
 The agent adds the intrinsic reward as its own stream (own value head, own
 discount, non-episodic); the extrinsic reward is never touched.

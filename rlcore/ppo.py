@@ -54,12 +54,15 @@ class ActorCritic(nn.Module):
         channels_last: keep conv weights and ``(B, C, H, W)`` inputs in channels-last
             memory order (same numbers; about 1.5x faster Nature CNN updates on CPU
             through oneDNN).
+        value_gain: orthogonal-init gain of the value heads: 1 (CleanRL / SB3 PPO),
+            or 0.01 (RND's code), which starts every value near 0 so a stream
+            that has seen no reward yet adds no noise to the advantages.
     """
 
     def __init__(
         self, trunk: nn.Module, features: int, num_actions: int, value_heads: int = 1,
         value_trunk: nn.Module | None = None, compute_dtype: torch.dtype | None = None,
-        channels_last: bool = False,
+        channels_last: bool = False, value_gain: float = 1.0,
     ) -> None:
         super().__init__()
         if compute_dtype not in (None, torch.bfloat16, torch.float16):
@@ -70,9 +73,11 @@ class ActorCritic(nn.Module):
         self.value_heads = _checks.integer("value_heads", value_heads, minimum=1)
         self.trunk = trunk
         self.value_trunk = value_trunk
-        # Small policy init (gain 0.01) starts near-uniform; value gain 1 (CleanRL / SB3).
+        if not value_gain > 0:
+            raise ValueError(f"value_gain must be > 0, got {value_gain}")
+        # Small policy init (gain 0.01) starts near-uniform.
         self.policy_head = layer_init(nn.Linear(features, num_actions), gain=0.01)
-        self.value_head = layer_init(nn.Linear(features, value_heads), gain=1.0)
+        self.value_head = layer_init(nn.Linear(features, value_heads), gain=value_gain)
         self.channels_last = channels_last
         if channels_last:
             self.to(memory_format=torch.channels_last)
@@ -80,22 +85,23 @@ class ActorCritic(nn.Module):
     @classmethod
     def nature_cnn(
         cls, in_channels: int, num_actions: int, value_heads: int = 1,
-        compute_dtype: torch.dtype | None = None,
+        compute_dtype: torch.dtype | None = None, value_gain: float = 1.0,
     ) -> ActorCritic:
         """Shared Nature CNN trunk (512 features) for ``(B, in_channels, 84, 84)`` frames."""
         return cls(NatureCNN(in_channels), 512, num_actions, value_heads,
-                   compute_dtype=compute_dtype, channels_last=True)
+                   compute_dtype=compute_dtype, channels_last=True, value_gain=value_gain)
 
     @classmethod
     def mlp(
         cls, obs_dim: int, num_actions: int, value_heads: int = 1,
-        hidden: Sequence[int] = (64, 64),
+        hidden: Sequence[int] = (64, 64), value_gain: float = 1.0,
     ) -> ActorCritic:
         """Separate tanh MLP trunks for policy and values (CleanRL's classic-control PPO)."""
         def trunk() -> nn.Sequential:
             return mlp(obs_dim, hidden, activation=nn.Tanh, orthogonal=True)
 
-        return cls(trunk(), hidden[-1], num_actions, value_heads, value_trunk=trunk())
+        return cls(trunk(), hidden[-1], num_actions, value_heads, value_trunk=trunk(),
+                   value_gain=value_gain)
 
     def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
         if self.channels_last and obs.dim() == 4:

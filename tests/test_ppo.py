@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import exploration.agent as agent
-from exploration.agent import AgentConfig, evaluate, load_agent, train
+from exploration.agent import AgentConfig, build_model, evaluate, load_agent, train
 from rlcore import gae
 from rlcore.ppo import ActorCritic, PPOConfig, ppo_update, stream_advantages
 
@@ -216,3 +216,16 @@ def test_agent_config_rejects_bad_values() -> None:
     with pytest.raises(ValueError, match="total_steps"):
         AgentConfig(total_steps=10)
     assert AgentConfig(algo="rnd").gamma == 0.999 and AgentConfig().lr == 2.5e-4
+
+
+def test_rnd_defaults_follow_the_paper_and_its_code() -> None:
+    """Predictor share 32 / num_envs (25 % at the paper's 128 envs); CNN value heads start near 0."""
+    assert AgentConfig(algo="rnd", num_envs=128).rnd_proportion == 0.25
+    assert AgentConfig(algo="rnd", num_envs=32).rnd_proportion == 1.0
+    assert AgentConfig(algo="rnd", num_envs=32, rnd_proportion=0.5).rnd_proportion == 0.5
+    rnd = build_model(AgentConfig(algo="rnd"), (4, 84, 84), 18)
+    ppo = build_model(AgentConfig(algo="ppo"), (4, 84, 84), 18)
+    assert rnd.value_head.weight.abs().max() < 0.05 < ppo.value_head.weight.abs().max()
+    with torch.no_grad():
+        values = rnd(torch.randint(0, 256, (16, 4, 84, 84), dtype=torch.uint8))[1]
+    assert values.abs().max() < 0.05
