@@ -31,6 +31,7 @@ from exploration.envs import (
 from exploration.rnd import RND
 from rlcore import Logger, load_checkpoint, save_checkpoint, seed_everything
 from rlcore.config import option, require
+from rlcore.networks import bf16_is_fast
 from rlcore.ppo import ActorCritic, PPOConfig, ppo_update, stream_advantages
 
 __all__ = ["AgentConfig", "build_model", "evaluate", "load_agent", "train"]
@@ -40,8 +41,10 @@ ALGO_DEFAULTS: dict[str, dict[str, float]] = {
     "ppo": {"lr": 2.5e-4, "gamma": 0.99, "ent_coef": 0.01},
     "rnd": {"lr": 1e-4, "gamma": 0.999, "ent_coef": 0.001},
 }
-# Fields that may change when a run is resumed.
-RESUMABLE = ("total_steps", "resume", "checkpoint_every", "device", "torch_threads", "console")
+# Fields that may change when a run is resumed (weights stay fp32 whatever the precision, so a
+# run may move between machines; the resume is then exact up to the precision change).
+RESUMABLE = ("total_steps", "resume", "checkpoint_every", "device", "torch_threads", "console",
+             "precision")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,9 +83,10 @@ class AgentConfig:
     max_episode_frames: int = option(18_000, "Atari: emulator frames per episode before truncation")
     hidden: int = option(64, "vector observations: width of the two hidden layers of policy and value MLPs")
     seed: int = option(0, "random seed (0 is a seed); environment i is reset with seed + i")
-    precision: Literal["fp32", "bf16"] = option(
+    precision: Literal["auto", "fp32", "bf16"] = option(
         "fp32", "Atari policy network's compute: fp32, or bf16 autocast (about 2x faster "
-        "updates on CPUs with bf16 instructions; weights and optimizer stay fp32)")
+        "updates on CPUs with bf16 instructions; weights and optimizer stay fp32); "
+        "auto: bf16 where the device computes it natively, else fp32")
     device: str = option("cpu", "torch device, e.g. cpu or cuda")
     torch_threads: int = option(0, "torch CPU threads; 0 keeps torch's default (one per core); 1 is much faster for small MLPs")
     run_dir: str | None = option(None, "TensorBoard logs and checkpoint; None: runs/<env>_<algo>_seed<seed>")
@@ -95,6 +99,8 @@ class AgentConfig:
         for name, value in ALGO_DEFAULTS[self.algo].items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
+        if self.precision == "auto":
+            object.__setattr__(self, "precision", "bf16" if bf16_is_fast(self.device) else "fp32")
         if self.rnd_proportion is None:
             object.__setattr__(self, "rnd_proportion", min(1.0, 32 / max(self.num_envs, 1)))
         if self.run_dir is None:

@@ -39,8 +39,9 @@ def load_scalars(run_dir: str | Path, tag: str) -> tuple[np.ndarray, np.ndarray]
 def plot_runs(
     run_dirs: Sequence[str | Path], out: str | Path, tag: str = "charts/episode_return",
     labels: Sequence[str] | None = None, smooth: int = 1, title: str | None = None,
+    max_frames: float | None = None,
 ) -> Path:
-    """Plot ``tag`` against frames for each run into the PNG ``out``."""
+    """Plot ``tag`` against frames for each run into the PNG ``out`` (up to ``max_frames``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -54,11 +55,15 @@ def plot_runs(
     for i, run in enumerate(run_dirs):
         steps, values = load_scalars(run, tag)
         frame_steps, frames = load_scalars(run, "charts/frames")
-        _, hours = load_scalars(run, "time/elapsed_hours")
+        hour_steps, hours = load_scalars(run, "time/elapsed_hours")
         x = np.interp(steps, frame_steps, frames)
         if smooth > 1:
             kernel = np.ones(smooth) / smooth
             values = np.convolve(np.pad(values, (smooth - 1, 0), mode="edge"), kernel, "valid")
+        if max_frames is not None:
+            x, values = x[x <= max_frames], values[x <= max_frames]
+            last_step = frame_steps[frames <= max_frames][-1]
+            frames, hours = frames[frames <= max_frames], hours[hour_steps <= last_step]
         name = labels[i] if labels else Path(run).name
         wall = f"{hours[-1]:.1f} h" if hours[-1] >= 1 else f"{60 * hours[-1]:.1f} min"
         ax.plot(x, values, label=f"{name} ({frames[-1]:,.0f} frames, {wall})")
@@ -83,8 +88,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--labels", nargs="*", default=None, help="legend names, one per run")
     parser.add_argument("--smooth", type=int, default=1, help="trailing moving average over points")
     parser.add_argument("--title", default=None, help="plot title (default: the tag)")
+    parser.add_argument("--max-frames", type=float, default=None, help="plot only up to this many frames")
     args = parser.parse_args(argv)
-    path = plot_runs(args.runs, args.out, args.tag, args.labels, args.smooth, args.title)
+    path = plot_runs(args.runs, args.out, args.tag, args.labels, args.smooth, args.title,
+                     args.max_frames)
     print(f"wrote {path}")
 
 

@@ -14,7 +14,19 @@ from torch import Tensor, nn
 
 from rlcore import _checks
 
-__all__ = ["NatureCNN", "layer_init", "mlp"]
+__all__ = ["NatureCNN", "bf16_is_fast", "layer_init", "mlp"]
+
+
+def bf16_is_fast(device: str | torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 natively: a CUDA GPU that supports it, or a CPU
+    with AVX-512 BF16 or AMX instructions (elsewhere bf16 autocast is emulated, and slower)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+    return False
 
 
 def layer_init(layer: nn.Module, gain: float = math.sqrt(2), bias: float = 0.0) -> nn.Module:

@@ -11,6 +11,7 @@ import torch
 import exploration.agent as agent
 from exploration.agent import AgentConfig, build_model, evaluate, load_agent, train
 from rlcore import gae
+from rlcore.networks import bf16_is_fast
 from rlcore.ppo import ActorCritic, PPOConfig, ppo_update, stream_advantages
 
 
@@ -229,3 +230,14 @@ def test_rnd_defaults_follow_the_paper_and_its_code() -> None:
     with torch.no_grad():
         values = rnd(torch.randint(0, 256, (16, 4, 84, 84), dtype=torch.uint8))[1]
     assert values.abs().max() < 0.05
+
+
+def test_precision_auto_picks_bf16_only_where_it_is_native(monkeypatch) -> None:
+    auto = AgentConfig(precision="auto").precision
+    assert auto == ("bf16" if bf16_is_fast("cpu") else "fp32")
+    monkeypatch.setattr(agent, "bf16_is_fast", lambda device: False)
+    assert AgentConfig(precision="auto").precision == "fp32"
+    assert AgentConfig(precision="bf16").precision == "bf16"
+    monkeypatch.setattr(agent, "bf16_is_fast", lambda device: True)
+    assert AgentConfig(precision="auto").precision == "bf16"
+    assert AgentConfig(precision="fp32").precision == "fp32"
