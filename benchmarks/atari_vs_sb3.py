@@ -9,7 +9,9 @@ no no-op or fire reset, life loss not terminal, rewards clipped for learning).
 Each timing covers building the environments and the agent and ``--updates``
 rollouts with their updates: total environment steps per second including
 updates. Ours runs twice, in float32 (SB3's precision) and with the Nature
-CNN under bfloat16 autocast (``--precision bf16``); the three alternate
+CNN under bfloat16 autocast (``--precision bf16``, which ``--precision auto``,
+the default, picks on CPUs with bf16 instructions; its effect on learning:
+``benchmarks/atari_precision.py``); the three alternate
 ``--rounds`` times, so neighbours see about the same machine load; reported
 are the median speeds and the ratio ours / SB3 of each round with their median
 (target >= 1.5 on the 2-core CPU).
@@ -72,6 +74,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    default = AgentConfig(env=ENV, precision="auto").precision
+    print(f"our default precision on this machine (--precision auto): {default}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     runs = {"ours fp32": lambda: ours(args.updates, args.backend, "fp32"),

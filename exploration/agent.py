@@ -84,7 +84,7 @@ class AgentConfig:
     hidden: int = option(64, "vector observations: width of the two hidden layers of policy and value MLPs")
     seed: int = option(0, "random seed (0 is a seed); environment i is reset with seed + i")
     precision: Literal["auto", "fp32", "bf16"] = option(
-        "fp32", "Atari policy network's compute: fp32, or bf16 autocast (about 2x faster "
+        "auto", "Atari policy network's compute: fp32, or bf16 autocast (about 2x faster "
         "updates on CPUs with bf16 instructions; weights and optimizer stay fp32); "
         "auto: bf16 where the device computes it natively, else fp32")
     device: str = option("cpu", "torch device, e.g. cpu or cuda")

@@ -233,8 +233,7 @@ def test_rnd_defaults_follow_the_paper_and_its_code() -> None:
 
 
 def test_precision_auto_picks_bf16_only_where_it_is_native(monkeypatch) -> None:
-    auto = AgentConfig(precision="auto").precision
-    assert auto == ("bf16" if bf16_is_fast("cpu") else "fp32")
+    assert AgentConfig().precision == ("bf16" if bf16_is_fast("cpu") else "fp32")  # the default
     monkeypatch.setattr(agent, "bf16_is_fast", lambda device: False)
     assert AgentConfig(precision="auto").precision == "fp32"
     assert AgentConfig(precision="bf16").precision == "bf16"
