@@ -99,6 +99,11 @@ class AgentConfig:
         for name, value in ALGO_DEFAULTS[self.algo].items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
+        try:
+            torch.device(self.device)
+        except RuntimeError:
+            raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda', "
+                             f"got {self.device!r}") from None
         if self.precision == "auto":
             object.__setattr__(self, "precision", "bf16" if bf16_is_fast(self.device) else "fp32")
         if self.rnd_proportion is None:

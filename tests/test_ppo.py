@@ -216,6 +216,8 @@ def test_agent_config_rejects_bad_values() -> None:
         AgentConfig(env="CartPole-v1", vector_env="ale")
     with pytest.raises(ValueError, match="total_steps"):
         AgentConfig(total_steps=10)
+    with pytest.raises(ValueError, match="device must be a torch device"):
+        AgentConfig(device="gpu0")
     assert AgentConfig(algo="rnd").gamma == 0.999 and AgentConfig().lr == 2.5e-4
 
 
