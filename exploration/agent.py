@@ -106,8 +106,6 @@ class AgentConfig:
                              f"got {self.device!r}") from None
         if self.precision == "auto":
             object.__setattr__(self, "precision", "bf16" if bf16_is_fast(self.device) else "fp32")
-        if self.rnd_proportion is None:
-            object.__setattr__(self, "rnd_proportion", min(1.0, 32 / max(self.num_envs, 1)))
         if self.run_dir is None:
             name = f"{self.env.replace('/', '_')}_{self.algo}_seed{self.seed}"
             object.__setattr__(self, "run_dir", str(Path("runs") / name))
@@ -124,6 +122,8 @@ class AgentConfig:
             require(getattr(self, name) > 0, name, "> 0", getattr(self, name))
         for name in ("ent_coef", "vf_coef", "ext_coef", "int_coef", "rnd_init_steps", "torch_threads"):
             require(getattr(self, name) >= 0, name, ">= 0", getattr(self, name))
+        if self.rnd_proportion is None:  # num_envs is checked by now
+            object.__setattr__(self, "rnd_proportion", min(1.0, 32 / self.num_envs))
         require(0 < self.rnd_proportion <= 1, "rnd_proportion", "in (0, 1]", self.rnd_proportion)
         require(self.seed >= 0, "seed", ">= 0", self.seed)
         require(self.vector_env == "gymnasium" or is_atari(self.env), "vector_env",
