@@ -73,7 +73,8 @@ class TrainConfig:
     bl_eval_size: int = option(10_000, "rollout baseline: instances in the t-test evaluation set")
     bl_alpha: float = option(0.05, "rollout baseline: significance level of the t-test")
     eval_batch_size: int = option(1000, "instances per chunk when decoding without gradients")
-    init_from: str | None = option(None, "start from these model weights (e.g. a smaller size's)")
+    init_from: str | None = option(None, "start from these model weights (e.g. a smaller size's); "
+                                          "--resume continues from the run's own checkpoint")
     max_minutes: float = option(0.0, "stop after this much training wall-clock (0: no limit); "
                                 "the epoch in progress is cut short, evaluated and saved")
     seed: int = option(1, "random seed (0 is a seed)")
@@ -187,6 +188,9 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     start_epoch, seen, wall = 0, 0, 0.0
     if cfg.resume:
         state = load_checkpoint(ckpt_path, map_location=cfg.device)
+        if cfg.init_from is None:
+            # The weights come from the checkpoint; the run keeps the origin it recorded.
+            cfg = dataclasses.replace(cfg, init_from=state["config"].get("init_from"))
         current = dataclasses.asdict(cfg)
         # Fields added after the checkpoint was written count as their defaults.
         defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}

@@ -289,6 +289,18 @@ def test_validation_gap_against_a_reference_file(tmp_path) -> None:
     assert metrics["eval/gap"] == pytest.approx(metrics["eval/cost"] / 2.0 - 1)
 
 
+def test_resume_of_a_run_started_from_other_weights_needs_no_init_from(tmp_path) -> None:
+    kw = dict(size=8, embed_dim=16, layers=1, batch_size=16, epoch_size=32, val_size=20,
+              eval_batch_size=20, baseline="shared", starts=4)
+    train(TrainConfig(epochs=1, run_dir=str(tmp_path / "small"), **kw))
+    origin = str(tmp_path / "small" / "checkpoint.pt")
+    run = tmp_path / "fine"
+    train(TrainConfig(epochs=1, lr=2e-5, init_from=origin, run_dir=str(run), **kw))
+    assert "eval/cost" in train(TrainConfig(epochs=2, lr=2e-5, resume=True, run_dir=str(run), **kw))
+    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert state["epoch"] == 1 and state["config"]["init_from"] == origin
+
+
 def test_resume_accepts_checkpoints_older_than_new_config_fields(tmp_path) -> None:
     kw = dict(size=8, embed_dim=16, layers=1, batch_size=16, epoch_size=32, val_size=20,
               eval_batch_size=20, baseline="shared", starts=4, run_dir=str(tmp_path))
