@@ -27,6 +27,10 @@ from problems.base import Instance, RoutingProblem, StepContext
 __all__ = ["AttentionCritic", "AttentionModel", "ModelConfig", "Rollout"]
 
 
+ENCODE_ROWS = 4096
+"""Nodes per encoder sub-batch at inference (see ``AttentionModel._embed``)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModelConfig:
     """Architecture hyperparameters (the paper's defaults)."""
@@ -125,9 +129,19 @@ class AttentionModel(nn.Module):
         dynamic_dim = getattr(problem, "dynamic_dim", 0)
         self.project_dynamic = nn.Linear(dynamic_dim, 3 * d, bias=False) if dynamic_dim else None
 
+    def _embed(self, features: Tensor) -> Tensor:
+        """Encoder output ``(B, n, d)``. Without gradients and in eval mode, where batch
+        norm is a fixed per-node affine map, instances go through in sub-batches of about
+        ``ENCODE_ROWS`` nodes: the 512-wide feed-forward activations then stay in cache
+        instead of streaming the whole batch's through memory."""
+        if self.training or torch.is_grad_enabled():
+            return self.layers(self.init_embed(features))
+        per = max(1, ENCODE_ROWS // features.shape[1])
+        return torch.cat([self.layers(self.init_embed(part)) for part in features.split(per)])
+
     def encode(self, inst: Instance) -> _Cache:
         """Run the encoder and project everything the decoder reuses."""
-        emb = self.layers(self.init_embed(self.problem.node_features(inst)))
+        emb = self._embed(self.problem.node_features(inst))
         batch, n, d = emb.shape
         heads = self.cfg.heads
         gk, gv, lk = self.project_node(emb).chunk(3, dim=-1)

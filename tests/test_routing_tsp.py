@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+import problems.model as model_module
 from problems import TSP, load_solver
 from problems.base import gather_nodes
 from problems.data import paper_dataset, read_tsplib, tsplib_length
@@ -59,6 +60,20 @@ def test_cached_step_projection_equals_projecting_the_context(name) -> None:
     parts = [gather_nodes(cache.emb, nodes[..., j]) for j in range(nodes.shape[-1])]
     full = torch.cat(parts + ([] if extra is None else [extra]), dim=-1)
     torch.testing.assert_close(model._step_projection(cache, (nodes, extra)), model.project_step(full))
+
+
+def test_inference_encoder_in_sub_batches_equals_one_batch(monkeypatch) -> None:
+    torch.manual_seed(0)
+    model = AttentionModel(TSP(), SMALL)
+    inst = TSP().generate(50, 7)
+    with torch.no_grad():
+        trained = model.encode(inst).emb  # train mode: batch norm uses the batch's statistics
+        model.eval()
+        whole = model.encode(inst).emb
+        monkeypatch.setattr(model_module, "ENCODE_ROWS", 20)  # sub-batches of 2 instances
+        torch.testing.assert_close(model.encode(inst).emb, whole)
+        model.train()  # batch statistics need the whole batch: no sub-batches
+        torch.testing.assert_close(model.encode(inst).emb, trained)
 
 
 @pytest.mark.parametrize("strategy,samples,aug", [
