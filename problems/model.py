@@ -147,7 +147,9 @@ class AttentionModel(nn.Module):
         gk, gv, lk = self.project_node(emb).chunk(3, dim=-1)
 
         def split(x: Tensor) -> Tensor:
-            return x.view(batch, n, heads, d // heads).transpose(1, 2)
+            # Contiguous per head: every decoding step's attention reads these, and with
+            # strided keys CPU attention runs at about half speed.
+            return x.view(batch, n, heads, d // heads).transpose(1, 2).contiguous()
 
         # project_step's weight is [W_0 .. W_{m-1} | W_extra] over the context [h_0 .. h_{m-1} |
         # extra]; stacking the W_j row-wise projects every node into every slot in one matmul.
