@@ -92,7 +92,7 @@ class _Cache:
     fixed: Tensor  # (B, 1, d) projected graph embedding
     glimpse_key: Tensor  # (B, H, n, d/H)
     glimpse_val: Tensor  # (B, H, n, d/H)
-    logit_key: Tensor  # (B, d, n), pre-transposed for the pointer
+    logit_key: Tensor  # (B, d, n), transposed and contiguous for the pointer's bmm
     context_nodes: Tensor  # (B, n * m, d): node i's projection in context slot j at i * m + j
 
 
@@ -160,7 +160,7 @@ class AttentionModel(nn.Module):
             fixed=self.project_fixed(emb.mean(dim=1, keepdim=True)),
             glimpse_key=split(gk),
             glimpse_val=split(gv),
-            logit_key=lk.transpose(1, 2),
+            logit_key=lk.transpose(1, 2).contiguous(),
             context_nodes=F.linear(emb, w_nodes.reshape(m * d, d)).view(batch, n * m, d),
         )
 
