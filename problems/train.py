@@ -5,12 +5,14 @@ paired t-test and an exponential warm-up epoch, Adam 1e-4, batch 512, gradient
 norm clipped at 1. ``--baseline shared --starts N`` trains POMO-style: N
 rollouts per instance from distinct first nodes, each judged against their mean
 (``--starts 0`` uses every node). TensorBoard logs and a checkpoint each epoch
-go to ``--run-dir``; ``--resume`` continues exactly where the last epoch ended.
+go to ``--run-dir`` (``checkpoint.pt``, and ``best.pt`` for the epoch with the
+lowest validation cost); ``--resume`` continues exactly where the last epoch ended.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,7 +82,8 @@ class TrainConfig:
     seed: int = option(1, "random seed (0 is a seed)")
     device: str = option("cpu", "torch device, e.g. cpu or cuda")
     threads: int = option(0, "torch CPU threads (0: torch's default)")
-    run_dir: str = option("", "TensorBoard logs and checkpoint folder ('': runs/<problem><size>)")
+    run_dir: str = option("", "folder for TensorBoard logs, checkpoint.pt (last epoch) and "
+                           "best.pt (lowest validation cost) ('': runs/<problem><size>)")
     resume: bool = option(False, "continue from run_dir/checkpoint.pt")
 
     def __post_init__(self) -> None:
@@ -185,7 +188,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: cfg.lr_decay**e)
     run_dir = Path(cfg.run_dir or f"runs/{cfg.problem_name}{cfg.size}")
     ckpt_path = run_dir / "checkpoint.pt"
-    start_epoch, seen, wall = 0, 0, 0.0
+    start_epoch, seen, wall, best = 0, 0, 0.0, math.inf
     if cfg.resume:
         state = load_checkpoint(ckpt_path, map_location=cfg.device)
         if cfg.init_from is None:
@@ -203,6 +206,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         scheduler.load_state_dict(state["scheduler"])
         baseline.load_state_dict(state["baseline"])
         start_epoch, seen, wall = state["epoch"] + 1, state["instances_seen"], state["wall_time"]
+        best = state.get("best_val_cost", math.inf)
     val = paper_dataset(cfg.problem_name, cfg.val_size, cfg.size, VALIDATION_SEED)
     val = to_device(val, cfg.device)
     reference = None
@@ -247,13 +251,17 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         print(f"epoch {epoch}: val greedy cost {metrics['eval/cost']:.4f}"
               + (f" (gap {100 * metrics['eval/gap']:.2f} %)" if "eval/gap" in metrics else "")
               + f", {seen} instances seen, {wall / 60:.1f} min training")
-        save_checkpoint(ckpt_path, {
+        best = min(best, metrics["eval/cost"])
+        checkpoint = {
             "problem": cfg.problem_name, "size": cfg.size, "model_config": dataclasses.asdict(model.cfg),
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "baseline": baseline.state_dict(),
-            "epoch": epoch, "instances_seen": seen, "wall_time": wall,
+            "epoch": epoch, "instances_seen": seen, "wall_time": wall, "best_val_cost": best,
             "config": dataclasses.asdict(cfg),
-        })
+        }
+        save_checkpoint(ckpt_path, checkpoint)
+        if best == metrics["eval/cost"]:  # validation cost fluctuates; keep the best epoch too
+            save_checkpoint(run_dir / "best.pt", checkpoint)
         if cfg.max_minutes and wall > 60 * cfg.max_minutes:
             break
     logger.close()

@@ -14,7 +14,7 @@ from hypothesis.extra.numpy import arrays
 import problems.model as model_module
 from problems import TSP, load_solver
 from problems.base import gather_nodes
-from problems.data import paper_dataset, read_tsplib, tsplib_length
+from problems.data import VALIDATION_SEED, paper_dataset, read_tsplib, tsplib_length
 from problems.decoding import augment, decode
 from problems.heuristics import (
     farthest_insertion,
@@ -314,6 +314,22 @@ def test_resume_of_a_run_started_from_other_weights_needs_no_init_from(tmp_path)
     assert "eval/cost" in train(TrainConfig(epochs=2, lr=2e-5, resume=True, run_dir=str(run), **kw))
     state = torch.load(run / "checkpoint.pt", weights_only=False)
     assert state["epoch"] == 1 and state["config"]["init_from"] == origin
+
+
+def test_best_checkpoint_holds_the_epoch_with_the_lowest_validation_cost(tmp_path) -> None:
+    kw = dict(size=8, embed_dim=16, layers=1, batch_size=16, epoch_size=32, val_size=20,
+              eval_batch_size=20, baseline="shared", starts=4, lr=1e-2, run_dir=str(tmp_path))
+    costs = [train(TrainConfig(epochs=1, **kw))["eval/cost"]]
+    for epochs in range(2, 6):
+        costs.append(train(TrainConfig(epochs=epochs, resume=True, **kw))["eval/cost"])
+    assert costs.index(min(costs)) < len(costs) - 1  # a high lr: the last epoch is not the best
+    best = torch.load(tmp_path / "best.pt", weights_only=False)
+    assert best["best_val_cost"] == min(costs)
+    assert best["epoch"] == costs.index(min(costs))
+    model = AttentionModel(TSP(), ModelConfig(**best["model_config"]))
+    model.load_state_dict(best["model"])
+    _, val_cost = decode(model, paper_dataset("tsp", 20, 8, VALIDATION_SEED))
+    assert float(val_cost.mean()) == pytest.approx(min(costs), rel=1e-6)
 
 
 def test_resume_accepts_checkpoints_older_than_new_config_fields(tmp_path) -> None:
