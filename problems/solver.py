@@ -245,7 +245,8 @@ def load_solver(name_or_path: str | os.PathLike[str], problem: str | None = None
 
     Args:
         name_or_path: a name from :func:`pretrained_names`, a training checkpoint
-            (``run_dir/checkpoint.pt``) or a file written by :func:`export_solver`.
+            (``run_dir/checkpoint.pt`` or ``run_dir/best.pt``) or a file written by
+            :func:`export_solver`.
         problem: if given, the checkpoint must be of this problem.
         device: where decoding runs.
     """
