@@ -143,10 +143,7 @@ def _run_model(solver: Solver, inst: Instance, spec: str) -> tuple[str, np.ndarr
     tic = time.perf_counter()
     model_inst = {k: v.float().to(solver.device) for k, v in inst.items()}
     from problems.decoding import decode as run_decode
-
-    batch = max(1, 100_000 // ((solver.problem.max_starts(inst) if decode == "multistart" else
-                                num if decode == "sample" else 1) * kwargs.get("augment", 1)))
-    tours, _ = run_decode(solver.model, model_inst, decode, batch_size=batch, **kwargs)
+    tours, _ = run_decode(solver.model, model_inst, decode, **kwargs)
     seconds = time.perf_counter() - tic
     seqs = tours.cpu().numpy()
     label = f"model {decode}" + (f" x{num} aug" if "augment" in kwargs and num > 1 else "")

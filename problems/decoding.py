@@ -49,6 +49,19 @@ def _pad_cat(parts: list[Tensor]) -> Tensor:
     return torch.cat([torch.nn.functional.pad(p, (0, width - p.shape[-1])) for p in parts])
 
 
+MAX_ROLLOUTS = 16384
+"""Rollouts decoded side by side at most (instances x augment x rollouts per instance):
+bounds memory, and larger steps only run slower on CPU."""
+
+
+def _rollouts_per_instance(model: AttentionModel, inst: Instance, strategy: Strategy,
+                           samples: int) -> int:
+    if strategy == "multistart":
+        n = model.problem.max_starts(inst)
+        return n if samples <= 1 else min(samples, n)
+    return samples if strategy == "sample" else 1
+
+
 @torch.no_grad()
 def _decode_chunk(
     model: AttentionModel, inst: Instance, strategy: Strategy, samples: int, augment_num: int,
@@ -57,13 +70,8 @@ def _decode_chunk(
     problem = model.problem
     batch = next(iter(inst.values())).shape[0]
     aug = augment(inst, problem.coord_keys, augment_num)
-    first = None
-    if strategy == "multistart":
-        n = problem.max_starts(inst)
-        first = problem.starts(aug, n if samples <= 1 else min(samples, n))
-        k = first.shape[1]
-    else:
-        k = samples if strategy == "sample" else 1
+    k = _rollouts_per_instance(model, inst, strategy, samples)
+    first = problem.starts(aug, k) if strategy == "multistart" else None
     out = model.rollout(aug, k=k, greedy=strategy != "sample", first=first, generator=generator)
     cost = problem.cost(aug, out.actions)  # (A * B, k)
     cost = cost.view(augment_num, batch, k).permute(1, 0, 2).reshape(batch, -1)
@@ -92,8 +100,8 @@ def decode(
             from every possible first node; ``samples > 1`` caps the number of starts).
         samples: rollouts per instance for ``"sample"``.
         augment: symmetric copies of each instance (1, 2, 4 or 8); the best is kept.
-        batch_size: instances per chunk; rollouts per chunk are
-            ``batch_size * augment * k``, so lower it for large ``k``.
+        batch_size: instances per chunk at most; a chunk also holds at most
+            ``MAX_ROLLOUTS`` rollouts (instances x ``augment`` x rollouts per instance).
         generator: RNG for sampling.
 
     Returns:
@@ -112,6 +120,8 @@ def decode(
     was_training = model.training
     model.eval()
     n_inst = next(iter(inst.values())).shape[0]
+    per_instance = augment * _rollouts_per_instance(model, inst, strategy, samples)
+    batch_size = max(1, min(batch_size, MAX_ROLLOUTS // per_instance))
     actions, costs = [], []
     for i in range(0, n_inst, batch_size):
         part = {k: v[i : i + batch_size] for k, v in inst.items()}

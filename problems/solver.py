@@ -103,7 +103,7 @@ class Solver:
         samples: int = 128,
         augment: int = 1,
         improve: str | None = None,
-        batch_size: int | None = None,
+        batch_size: int = 1000,
         seed: int = 0,
         **arrays: Any,
     ) -> Solution:
@@ -121,7 +121,8 @@ class Solver:
             samples: rollouts per instance for ``"sample"``.
             augment: 1, 2, 4 or 8 symmetric copies of each instance; the best is kept.
             improve: ``None`` or ``"2opt"`` (TSP only): local search on the model's tours.
-            batch_size: instances per chunk (default: about 10^5 rollouts in memory).
+            batch_size: instances per chunk at most; a chunk also holds at most
+                :data:`problems.decoding.MAX_ROLLOUTS` rollouts.
             seed: RNG seed for ``"sample"``.
         """
         if decode not in decoding.STRATEGIES:
@@ -135,9 +136,6 @@ class Solver:
         if not self.size / 2 <= n <= self.size * 2:
             warnings.warn(f"instances have {n} nodes, far from the {self.size} this model was "
                           "trained on: expect larger gaps", stacklevel=2)
-        k = {"greedy": 1, "sample": samples, "multistart": n}[decode]
-        if batch_size is None:
-            batch_size = max(1, 100_000 // (k * augment))
         tic = time.perf_counter()
         inst, _ = normalize(user, self.problem.coord_keys, self.adapter.scale_fields)
         inst = {key: v.to(self.device) for key, v in inst.items()}

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+import problems.decoding as decoding_module
 import problems.model as model_module
 from problems import TSP, load_solver
 from problems.base import gather_nodes
@@ -86,6 +87,23 @@ def test_every_decode_is_a_permutation_and_cost_is_the_tour_length(tiny_model, s
     assert tours.shape == (7, 9) and is_permutation(tours.numpy(), 9)
     recomputed = tour_lengths(inst["locs"].double().numpy(), tours.numpy())
     np.testing.assert_allclose(costs.numpy(), recomputed, rtol=1e-5)
+
+
+def test_chunks_hold_at_most_max_rollouts_and_give_the_same_tours(tiny_model, monkeypatch) -> None:
+    inst = TSP().generate(10, 8)
+    whole = decode(tiny_model, inst, "multistart", augment=8)
+    calls = []
+    rollout = tiny_model.rollout
+
+    def counted(part, k=1, **kw):
+        calls.append(part["locs"].shape[0] * k)
+        return rollout(part, k=k, **kw)
+
+    monkeypatch.setattr(tiny_model, "rollout", counted)
+    monkeypatch.setattr(decoding_module, "MAX_ROLLOUTS", 128)  # 64 rollouts per instance
+    chunked = decode(tiny_model, inst, "multistart", augment=8)
+    assert calls == [128] * 5
+    torch.testing.assert_close(chunked, whole)
 
 
 def test_more_search_is_never_worse(tiny_model) -> None:
