@@ -64,13 +64,13 @@ def _rollouts_per_instance(model: AttentionModel, inst: Instance, strategy: Stra
 
 @torch.no_grad()
 def _decode_chunk(
-    model: AttentionModel, inst: Instance, strategy: Strategy, samples: int, augment_num: int,
+    model: AttentionModel, inst: Instance, strategy: Strategy, k: int, augment_num: int,
     generator: torch.Generator | None,
 ) -> tuple[Tensor, Tensor]:
+    """Best of ``augment_num * k`` rollouts per instance of one chunk."""
     problem = model.problem
     batch = next(iter(inst.values())).shape[0]
     aug = augment(inst, problem.coord_keys, augment_num)
-    k = _rollouts_per_instance(model, inst, strategy, samples)
     first = problem.starts(aug, k) if strategy == "multistart" else None
     out = model.rollout(aug, k=k, greedy=strategy != "sample", first=first, generator=generator)
     cost = problem.cost(aug, out.actions)  # (A * B, k)
@@ -120,12 +120,12 @@ def decode(
     was_training = model.training
     model.eval()
     n_inst = next(iter(inst.values())).shape[0]
-    per_instance = augment * _rollouts_per_instance(model, inst, strategy, samples)
-    batch_size = max(1, min(batch_size, MAX_ROLLOUTS // per_instance))
+    k = _rollouts_per_instance(model, inst, strategy, samples)
+    batch_size = max(1, min(batch_size, MAX_ROLLOUTS // (augment * k)))
     actions, costs = [], []
     for i in range(0, n_inst, batch_size):
         part = {k: v[i : i + batch_size] for k, v in inst.items()}
-        a, c = _decode_chunk(model, part, strategy, samples, augment, generator)
+        a, c = _decode_chunk(model, part, strategy, k, augment, generator)
         actions.append(a)
         costs.append(c)
     model.train(was_training)
