@@ -186,8 +186,12 @@ class AttentionModel(nn.Module):
         nodes, extra = context
         batch, k, m = nodes.shape
         d = self.cfg.embed_dim
-        index = nodes * m + torch.arange(m, device=nodes.device)  # row of (node, slot)
-        step = cache.context_nodes.gather(1, index.view(batch, k * m, 1).expand(-1, -1, d))
+        n = cache.context_nodes.shape[1] // m
+        # Row of (instance, node, slot) in the flattened cache; selecting whole rows is about
+        # twice as fast as a gather with the index expanded over d, backward included.
+        index = (nodes * m + torch.arange(m, device=nodes.device)
+                 + (torch.arange(batch, device=nodes.device) * n * m).view(batch, 1, 1))
+        step = cache.context_nodes.reshape(-1, d).index_select(0, index.view(-1))
         step = step.view(batch, k, m, d).sum(dim=2)
         if extra is not None:
             step = step + F.linear(extra, self.project_step.weight[:, m * d :])
