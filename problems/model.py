@@ -8,7 +8,8 @@ single-head pointer whose logits are clipped with ``10 * tanh``.
 Efficiency: the encoder runs once per instance, and the glimpse keys/values,
 the pointer keys and every node's share of the step-context projection are
 projected once per instance and reused at every step (a step gathers them for
-its current node instead of projecting a context). ``k`` rollouts of one
+its current node instead of projecting a context; the glimpse's output projection
+is folded into the pointer keys). ``k`` rollouts of one
 instance (samples, or POMO-style starts) share all of it: the decoder's
 queries are ``(B, k, d)`` against ``(B, n, d)`` keys.
 """
@@ -92,7 +93,7 @@ class _Cache:
     fixed: Tensor  # (B, 1, d) projected graph embedding
     glimpse_key: Tensor  # (B, H, n, d/H)
     glimpse_val: Tensor  # (B, H, n, d/H)
-    logit_key: Tensor  # (B, d, n), transposed and contiguous for the pointer's bmm
+    logit_key: Tensor  # (B, d, n) pointer keys with project_out folded in, ready for the bmm
     context_nodes: Tensor  # (B, n * m, d): node i's projection in context slot j at i * m + j
 
 
@@ -177,7 +178,10 @@ class AttentionModel(nn.Module):
             fixed=self.project_fixed(emb.mean(dim=1, keepdim=True)),
             glimpse_key=split(gk),
             glimpse_val=split(gv),
-            logit_key=lk.transpose(1, 2).contiguous(),
+            # The pointer scores (g W_out^T) . key = g . (key W_out): folding the glimpse's output
+            # projection into the keys once per instance saves a (B k, d) x (d, d) matrix
+            # product at every step, forward and backward.
+            logit_key=(lk @ self.project_out.weight).transpose(1, 2).contiguous(),
             context_nodes=F.linear(emb, w_nodes.reshape(m * d, d)).view(batch, n * m, d),
         )
 
@@ -220,8 +224,7 @@ class AttentionModel(nn.Module):
             glimpse = F.scaled_dot_product_attention(
                 query, cache.glimpse_key, cache.glimpse_val, attn_mask=~mask.unsqueeze(1)
             )
-            glimpse = self.project_out(glimpse.transpose(1, 2).reshape(batch, k, d))
-            logits = torch.bmm(glimpse, cache.logit_key)
+            logits = torch.bmm(glimpse.transpose(1, 2).reshape(batch, k, d), cache.logit_key)
         else:
             logits = self._dynamic_attention(cache, query, mask, dynamic)
         logits = self.cfg.tanh_clip * torch.tanh(logits / math.sqrt(d))
@@ -252,8 +255,10 @@ class AttentionModel(nn.Module):
         # sum_n a_n (val_n + W_v f_n) = a . val + W_v (a . f)
         mixed = torch.einsum("bhkn,bknf->bhkf", attn, dynamic)
         glimpse = attn @ cache.glimpse_val + torch.einsum("bhkf,hcf->bhkc", mixed, per_head(w_val))
-        glimpse = self.project_out(glimpse.transpose(1, 2).reshape(batch, k, d))
+        # project_out is folded into the pointer keys (see encode), so into W_logit as well.
+        glimpse = glimpse.transpose(1, 2).reshape(batch, k, d)
         logits = torch.bmm(glimpse, cache.logit_key)
+        w_logit = self.project_out.weight.T @ w_logit
         return logits + torch.einsum("bkf,bknf->bkn", glimpse @ w_logit, dynamic)
 
     def rollout(

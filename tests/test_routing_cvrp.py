@@ -128,7 +128,8 @@ def test_sdvrp_dynamic_attention_equals_per_rollout_keys() -> None:
     scores = (scores / (d // heads) ** 0.5).masked_fill(mask.unsqueeze(2), float("-inf"))
     glimpse = torch.einsum("bkhn,bknhc->bkhc", scores.softmax(-1), shifted(cache.glimpse_val, shift_v))
     glimpse = model.project_out(glimpse.reshape(batch, k, d))
-    logits = torch.einsum("bkd,bknd->bkn", glimpse, cache.logit_key.transpose(1, 2).unsqueeze(1) + shift_l)
+    logit_key = model.project_node(cache.emb).chunk(3, dim=-1)[2]  # (B, n, d), as the paper has it
+    logits = torch.einsum("bkd,bknd->bkn", glimpse, logit_key.unsqueeze(1) + shift_l)
     logits = SMALL.tanh_clip * torch.tanh(logits / d**0.5)
     expected = torch.log_softmax(logits.masked_fill(mask, float("-inf")), dim=-1)
     torch.testing.assert_close(model.log_probs(cache, context, mask, dynamic), expected)

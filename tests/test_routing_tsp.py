@@ -63,6 +63,36 @@ def test_cached_step_projection_equals_projecting_the_context(name) -> None:
     torch.testing.assert_close(model._step_projection(cache, (nodes, extra)), model.project_step(full))
 
 
+@pytest.mark.parametrize("name", ["tsp", "cvrp", "op_dist", "pctsp"])
+def test_log_probs_equal_the_papers_glimpse_and_pointer(name) -> None:
+    """The cached, folded decoder step against the paper's formulas written out."""
+    torch.manual_seed(0)
+    problem = make_problem(name)
+    model = AttentionModel(problem, SMALL)
+    inst = problem.generate(3, 6)
+    cache = model.encode(inst)
+    state = problem.init_state(inst, 4)
+    for _ in range(2):  # the last feasible node: the first is the depot, which ends an OP tour
+        mask = problem.mask(state)
+        state = problem.step(state, mask.shape[-1] - 1 - mask.flip(-1).float().argmin(dim=-1))
+    context, mask = problem.context(state), problem.mask(state)
+    assert ((~mask).sum(-1) > 1).all()  # a real choice left
+    nodes, extra = context
+    parts = [gather_nodes(cache.emb, nodes[..., j]) for j in range(nodes.shape[-1])]
+    full = torch.cat(parts + ([] if extra is None else [extra]), dim=-1)
+    query = model.project_fixed(cache.emb.mean(1, keepdim=True)) + model.project_step(full)
+    key, value, logit_key = model.project_node(cache.emb).chunk(3, dim=-1)  # (B, n, d)
+    d, heads = SMALL.embed_dim, SMALL.heads
+    glimpses = []
+    for h in torch.arange(d).view(heads, -1):  # each head's slice of the embedding
+        scores = query[..., h] @ key[..., h].transpose(1, 2) / len(h) ** 0.5
+        glimpses.append(scores.masked_fill(mask, float("-inf")).softmax(-1) @ value[..., h])
+    glimpse = model.project_out(torch.cat(glimpses, dim=-1))
+    logits = SMALL.tanh_clip * torch.tanh(glimpse @ logit_key.transpose(1, 2) / d**0.5)
+    expected = torch.log_softmax(logits.masked_fill(mask, float("-inf")), dim=-1)
+    torch.testing.assert_close(model.log_probs(cache, context, mask), expected)
+
+
 def test_inference_encoder_in_sub_batches_equals_one_batch(monkeypatch) -> None:
     torch.manual_seed(0)
     model = AttentionModel(TSP(), SMALL)
