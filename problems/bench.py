@@ -24,7 +24,9 @@ import numpy as np
 import torch
 
 from problems.base import Instance
+from problems.cvrp import capacity_for
 from problems.data import TEST_SEED, paper_test_set, read_tsplib, tsplib_length
+from problems.decoding import decode
 from problems.heuristics import (
     farthest_insertion,
     greedy_insertion_op,
@@ -47,8 +49,6 @@ def _np(inst: Instance, key: str) -> np.ndarray:
 
 def _capacity(inst: Instance) -> tuple[np.ndarray, int]:
     """Integer demands and capacity of the paper's CVRP data (demand is demand / capacity)."""
-    from problems.cvrp import capacity_for
-
     cap = int(capacity_for(inst["demand"].shape[1]))
     return np.rint(_np(inst, "demand") * cap).astype(np.int64), cap
 
@@ -138,16 +138,15 @@ def reference_costs(problem: str, inst: Instance, cache: Path | None,
 
 
 def _run_model(solver: Solver, inst: Instance, spec: str) -> tuple[str, np.ndarray, float, np.ndarray]:
-    decode, num = parse_decode(spec)
-    kwargs = {"augment": num} if decode in ("greedy", "multistart") else {"samples": num}
+    strategy, num = parse_decode(spec)
+    kwargs = {"augment": num} if strategy in ("greedy", "multistart") else {"samples": num}
     tic = time.perf_counter()
     model_inst = {k: v.float().to(solver.device) for k, v in inst.items()}
-    from problems.decoding import decode as run_decode
-    tours, _ = run_decode(solver.model, model_inst, decode, **kwargs)
+    tours, _ = decode(solver.model, model_inst, strategy, **kwargs)
     seconds = time.perf_counter() - tic
     seqs = tours.cpu().numpy()
-    label = f"model {decode}" + (f" x{num} aug" if "augment" in kwargs and num > 1 else "")
-    label += f" ({num} samples)" if decode == "sample" else ""
+    label = f"model {strategy}" + (f" x{num} aug" if "augment" in kwargs and num > 1 else "")
+    label += f" ({num} samples)" if strategy == "sample" else ""
     return label, _objective(solver.problem.name, inst, seqs), seconds, seqs
 
 
@@ -259,9 +258,9 @@ def main() -> None:
     solver = load_solver(args.solver or f"{problem}{args.size}", problem=problem)
     library = args.tsplib or args.cvrplib
     if library:
-        decode, num = parse_decode(args.decodes[-1])
+        strategy, num = parse_decode(args.decodes[-1])
         table_fn = tsplib_table if args.tsplib else cvrplib_table
-        rows = table_fn(solver, Path(library), decode, num)
+        rows = table_fn(solver, Path(library), strategy, num)
         print(f"{Path(library).name} ({len(rows)} instances), {args.decodes[-1]}, integer rounding")
         for name, best, ours, gap in rows:
             print(f"  {name:12s} best known {best:8d}  ours {ours:8d}  gap {100 * gap:6.2f} %")
