@@ -8,10 +8,10 @@ single-head pointer whose logits are clipped with ``10 * tanh``.
 Efficiency: the encoder runs once per instance, and the glimpse keys/values,
 the pointer keys and every node's share of the step-context projection are
 projected once per instance and reused at every step (a step gathers them for
-its current node instead of projecting a context; the glimpse's output projection
-is folded into the pointer keys). ``k`` rollouts of one
-instance (samples, or POMO-style starts) share all of it: the decoder's
-queries are ``(B, k, d)`` against ``(B, n, d)`` keys.
+its current node instead of projecting a context; the glimpse's output
+projection is folded into the pointer keys). ``k`` rollouts of one instance
+(samples, or POMO-style starts) share all of it: the decoder's queries are
+``(B, k, d)`` against ``(B, n, d)`` keys.
 """
 
 from __future__ import annotations
