@@ -55,39 +55,41 @@ def test_model_has_the_papers_size() -> None:
     assert 650_000 < params < 750_000  # "about 0.7 M"
 
 
-@pytest.mark.parametrize("name", ["tsp", "cvrp", "op_dist", "pctsp"])
-def test_cached_step_projection_equals_projecting_the_context(name) -> None:
+def two_steps_in(name: str):
+    """A small model of problem ``name``, its cache, and the state after two decisions
+    (each the last feasible node: the first is the depot, which ends an OP tour)."""
     torch.manual_seed(0)
     problem = make_problem(name)
     model = AttentionModel(problem, SMALL)
     inst = problem.generate(3, 6)
-    cache = model.encode(inst)
     state = problem.init_state(inst, 4)
     for _ in range(2):  # TSP's context exists from the second step
-        state = problem.step(state, problem.mask(state).float().argmin(dim=-1))
+        mask = problem.mask(state)
+        state = problem.step(state, mask.shape[-1] - 1 - mask.flip(-1).float().argmin(dim=-1))
+    return problem, model, model.encode(inst), state
+
+
+def full_context(emb: torch.Tensor, nodes: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
+    """The paper's step context: the context nodes' embeddings and the extra features, concatenated."""
+    parts = [gather_nodes(emb, nodes[..., j]) for j in range(nodes.shape[-1])]
+    return torch.cat(parts + ([] if extra is None else [extra]), dim=-1)
+
+
+@pytest.mark.parametrize("name", ["tsp", "cvrp", "op_dist", "pctsp"])
+def test_cached_step_projection_equals_projecting_the_context(name) -> None:
+    problem, model, cache, state = two_steps_in(name)
     nodes, extra = problem.context(state)
-    parts = [gather_nodes(cache.emb, nodes[..., j]) for j in range(nodes.shape[-1])]
-    full = torch.cat(parts + ([] if extra is None else [extra]), dim=-1)
-    torch.testing.assert_close(model._step_projection(cache, (nodes, extra)), model.project_step(full))
+    torch.testing.assert_close(model._step_projection(cache, (nodes, extra)),
+                               model.project_step(full_context(cache.emb, nodes, extra)))
 
 
 @pytest.mark.parametrize("name", ["tsp", "cvrp", "op_dist", "pctsp"])
 def test_log_probs_equal_the_papers_glimpse_and_pointer(name) -> None:
     """The cached, folded decoder step against the paper's formulas written out."""
-    torch.manual_seed(0)
-    problem = make_problem(name)
-    model = AttentionModel(problem, SMALL)
-    inst = problem.generate(3, 6)
-    cache = model.encode(inst)
-    state = problem.init_state(inst, 4)
-    for _ in range(2):  # the last feasible node: the first is the depot, which ends an OP tour
-        mask = problem.mask(state)
-        state = problem.step(state, mask.shape[-1] - 1 - mask.flip(-1).float().argmin(dim=-1))
+    problem, model, cache, state = two_steps_in(name)
     context, mask = problem.context(state), problem.mask(state)
     assert ((~mask).sum(-1) > 1).all()  # a real choice left
-    nodes, extra = context
-    parts = [gather_nodes(cache.emb, nodes[..., j]) for j in range(nodes.shape[-1])]
-    full = torch.cat(parts + ([] if extra is None else [extra]), dim=-1)
+    full = full_context(cache.emb, *context)
     query = model.project_fixed(cache.emb.mean(1, keepdim=True)) + model.project_step(full)
     key, value, logit_key = model.project_node(cache.emb).chunk(3, dim=-1)  # (B, n, d)
     d, heads = SMALL.embed_dim, SMALL.heads
