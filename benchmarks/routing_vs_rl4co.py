@@ -65,6 +65,14 @@ def rl4co_batch(env: TSPEnv, locs: torch.Tensor) -> TensorDict:
     return env.reset(TensorDict({"locs": locs}, batch_size=[locs.shape[0]]))
 
 
+def update(opt: torch.optim.Optimizer, model: torch.nn.Module, loss: torch.Tensor) -> None:
+    """One Adam step with the gradient norm clipped at 1, as both libraries train."""
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+
+
 def throughput(repeats: int) -> None:
     torch.manual_seed(0)
     ours = AttentionModel(TSP())
@@ -89,10 +97,7 @@ def throughput(repeats: int) -> None:
         with torch.no_grad():
             base = problem.cost(inst, frozen_ours.rollout(inst).actions)[:, 0]
         loss, _ = reinforce_loss(out.logp[:, 0], base - cost)
-        opt_ours.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(ours.parameters(), 1.0)
-        opt_ours.step()
+        update(opt_ours, ours, loss)
 
     def step_theirs() -> None:
         out = theirs(rl4co_batch(env20, locs), env20, phase="train", decode_type="sampling")
@@ -100,10 +105,7 @@ def throughput(repeats: int) -> None:
             base = frozen_theirs(rl4co_batch(env20, locs), env20, decode_type="greedy")["reward"]
         # rl4co's rewards are negative costs: advantage = reward - baseline reward
         loss = -((out["reward"] - base) * out["log_likelihood"]).mean()
-        opt_theirs.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(theirs.parameters(), 1.0)
-        opt_theirs.step()
+        update(opt_theirs, theirs, loss)
 
     pomo_locs = locs[:64]
 
@@ -112,10 +114,7 @@ def throughput(repeats: int) -> None:
         out = ours.rollout(inst, k=20, greedy=False, first=problem.starts(inst, 20))
         cost = problem.cost(inst, out.actions)
         loss, _ = reinforce_loss(out.logp.flatten(), (cost.mean(1, keepdim=True) - cost).flatten())
-        opt_ours.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(ours.parameters(), 1.0)
-        opt_ours.step()
+        update(opt_ours, ours, loss)
 
     def pomo_theirs() -> None:
         out = theirs(rl4co_batch(env20, pomo_locs), env20, phase="train",
@@ -123,10 +122,7 @@ def throughput(repeats: int) -> None:
         reward = unbatchify(out["reward"], 20)  # (B, starts)
         advantage = reward - reward.mean(dim=1, keepdim=True)
         loss = -(advantage * unbatchify(out["log_likelihood"], 20)).mean()
-        opt_theirs.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(theirs.parameters(), 1.0)
-        opt_theirs.step()
+        update(opt_theirs, theirs, loss)
 
     for title, batch, step in (
         ("greedy-rollout baseline, batch 512", 512, (step_ours, step_theirs)),
