@@ -35,13 +35,14 @@ import argparse
 import multiprocessing
 import tempfile
 import time
+from collections.abc import Callable
 from multiprocessing.queues import Queue
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from timing import median_seconds
+from timing import count_flops, matmul_rate, median_seconds
 
 from problems import TSP
 from problems.bench import reference_costs
@@ -73,6 +74,19 @@ def update(opt: torch.optim.Optimizer, model: torch.nn.Module, loss: torch.Tenso
     opt.step()
 
 
+def compare(ours: Callable[[], object], theirs: Callable[[], object], repeats: int,
+            peak: float) -> tuple[float, float]:
+    """Median seconds of both, after printing the arithmetic each does (matrix products and
+    attention, counted over one extra call) and the rate it runs at. That bounds the ratio: our
+    arithmetic done at the machine's full matrix-product rate ``peak`` is as fast as ours can get."""
+    flops = count_flops(ours), count_flops(theirs)
+    t_ours, t_theirs = median_seconds(ours, repeats), median_seconds(theirs, repeats)
+    print(f"  arithmetic: ours {flops[0] / 1e9:.2f} GFLOP at {flops[0] / t_ours / 1e9:.0f} GFLOP/s, "
+          f"rl4co {flops[1] / 1e9:.2f} GFLOP at {flops[1] / t_theirs / 1e9:.0f} GFLOP/s; "
+          f"ours at the full {peak / 1e9:.0f} GFLOP/s would be {peak * t_theirs / flops[0]:.2f}x")
+    return t_ours, t_theirs
+
+
 def throughput(repeats: int) -> None:
     torch.manual_seed(0)
     ours = AttentionModel(TSP())
@@ -82,6 +96,9 @@ def throughput(repeats: int) -> None:
     n_ours = sum(p.numel() for p in ours.parameters())
     n_theirs = sum(p.numel() for p in theirs.parameters())
     print(f"parameters: ours {n_ours:,}, rl4co {n_theirs:,}")
+    peak = matmul_rate()
+    print(f"this machine's float32 matrix-product rate: {peak / 1e9:.0f} GFLOP/s "
+          f"({torch.get_num_threads()} threads)")
     opt_ours = torch.optim.Adam(ours.parameters(), lr=1e-4)
     opt_theirs = torch.optim.Adam(theirs.parameters(), lr=1e-4)
     frozen_ours = AttentionModel(TSP()).eval()
@@ -128,8 +145,8 @@ def throughput(repeats: int) -> None:
         ("greedy-rollout baseline, batch 512", 512, (step_ours, step_theirs)),
         ("POMO: 20 starts, shared baseline, batch 64", 64, (pomo_ours, pomo_theirs)),
     ):
-        t_ours, t_theirs = median_seconds(step[0], repeats), median_seconds(step[1], repeats)
         print(f"training step, TSP20, {title} (median of {repeats}):")
+        t_ours, t_theirs = compare(step[0], step[1], repeats, peak)
         print(f"  ours   {t_ours:6.2f} s  ({batch / t_ours:7.1f} instances/s)")
         print(f"  rl4co  {t_theirs:6.2f} s  ({batch / t_theirs:7.1f} instances/s)")
         print(f"  ratio  {t_theirs / t_ours:6.2f}x   (target >= 3x)")
@@ -146,8 +163,8 @@ def throughput(repeats: int) -> None:
             with torch.no_grad():
                 theirs(rl4co_batch(env, test), env, decode_type="greedy")
 
-        g_ours, g_theirs = median_seconds(dec_ours, repeats), median_seconds(dec_theirs, repeats)
         print(f"greedy decoding of 1,000 TSP{n} instances (median of {repeats}):")
+        g_ours, g_theirs = compare(dec_ours, dec_theirs, repeats, peak)
         print(f"  ours {g_ours:6.2f} s, rl4co {g_theirs:6.2f} s, ratio {g_theirs / g_ours:5.2f}x"
               "   (target >= 2x)")
 

@@ -25,7 +25,7 @@ from problems.heuristics import (
     tour_lengths,
     two_opt,
 )
-from problems.model import AttentionModel, ModelConfig, sample_nodes
+from problems.model import AttentionModel, ModelConfig, attend, sample_nodes
 from problems.registry import make_problem
 from problems.solver import Solver, export_solver
 from problems.train import TrainConfig, train
@@ -115,6 +115,26 @@ def test_inference_encoder_in_sub_batches_equals_one_batch(monkeypatch) -> None:
         torch.testing.assert_close(model.encode(inst).emb, whole)
         model.train()  # batch statistics need the whole batch: no sub-batches
         torch.testing.assert_close(model.encode(inst).emb, trained)
+
+
+@pytest.mark.parametrize("queries,keys", [(5, 7), (1, 7), (5, model_module.SMALL_ATTENTION + 1)])
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_attend_is_scaled_dot_product_attention(queries, keys, with_mask) -> None:
+    # both of attend's paths (its own products; the kernel for one query or many keys)
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(3, 2, n, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+               for n in (queries, keys, keys))
+    blocked = torch.rand(3, 1, queries, keys, generator=gen) < 0.4 if with_mask else None
+    if blocked is not None:
+        blocked[..., 0] = False  # every query sees a key
+    out = attend(q, k, v, blocked)
+    scores = q @ k.transpose(-1, -2) / 2.0  # sqrt(4)
+    if blocked is not None:
+        scores = scores.masked_fill(blocked, float("-inf"))
+    expected = torch.softmax(scores, dim=-1) @ v
+    torch.testing.assert_close(out, expected)
+    grads = torch.autograd.grad(out.square().sum(), (q, k, v))
+    torch.testing.assert_close(grads, torch.autograd.grad(expected.square().sum(), (q, k, v)))
 
 
 def test_sample_nodes_follows_the_probabilities_and_never_picks_a_masked_node() -> None:
