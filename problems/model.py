@@ -129,6 +129,7 @@ class Rollout:
 
     actions: Tensor  # (B, k, T) node sequence
     logp: Tensor  # (B, k) log-probability of the decisions the policy made
+    first_logp: Tensor | None = None  # (B, n) the policy's first-node distribution (score_first)
 
 
 def sample_nodes(logp: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -292,6 +293,7 @@ class AttentionModel(nn.Module):
         greedy: bool = True,
         first: Tensor | None = None,
         generator: torch.Generator | None = None,
+        score_first: bool = False,
     ) -> Rollout:
         """Decode ``k`` solutions per instance.
 
@@ -302,13 +304,21 @@ class AttentionModel(nn.Module):
             first: ``(B, k)`` forced first nodes (POMO's multi-start); their
                 choice adds nothing to ``logp``.
             generator: for sampling; ``None`` uses the global RNG.
+            score_first: with ``first``, also return the policy's own log-probabilities
+                of every first node (``Rollout.first_logp``), to train that choice.
         """
         cache = self.encode(inst)
         problem = self.problem
         state = problem.init_state(inst, k)
         actions: list[Tensor] = []
         logp = cache.emb.new_zeros(cache.emb.shape[0], k)
+        first_logp = None
         if first is not None:
+            if score_first:
+                start = problem.init_state(inst, 1)
+                dynamic = problem.dynamic(start) if self.project_dynamic is not None else None
+                first_logp = self.log_probs(cache, problem.context(start), problem.mask(start),
+                                            dynamic)[:, 0]
             state = problem.step(state, first)
             actions.append(first)
         while not problem.finished(state):
@@ -318,7 +328,7 @@ class AttentionModel(nn.Module):
             logp = logp + lp.gather(2, action.unsqueeze(-1)).squeeze(-1)
             state = problem.step(state, action)
             actions.append(action)
-        return Rollout(actions=torch.stack(actions, dim=-1), logp=logp)
+        return Rollout(actions=torch.stack(actions, dim=-1), logp=logp, first_logp=first_logp)
 
 
 class AttentionCritic(nn.Module):

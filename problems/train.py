@@ -4,7 +4,8 @@ Defaults are the paper's (Kool et al. 2019): greedy-rollout baseline with a
 paired t-test and an exponential warm-up epoch, Adam 1e-4, batch 512, gradient
 norm clipped at 1. ``--baseline shared --starts N`` trains POMO-style: N
 rollouts per instance from distinct first nodes, each judged against their mean
-(``--starts 0`` uses every node). TensorBoard logs and a checkpoint each epoch
+(``--starts 0`` uses every node); ``--first scored`` also trains the policy's own
+choice of first node on those rollouts, which greedy decoding then uses. TensorBoard logs and a checkpoint each epoch
 go to ``--run-dir`` (``checkpoint.pt``, and ``best.pt`` for the epoch with the
 lowest validation cost); ``--resume`` continues exactly where the last epoch ended.
 """
@@ -35,6 +36,7 @@ from rlcore import (
     Logger,
     NoBaseline,
     SharedBaseline,
+    all_action_loss,
     load_checkpoint,
     progress,
     reinforce_loss,
@@ -56,10 +58,13 @@ class TrainConfig:
         "rollout", "REINFORCE baseline: greedy rollout (paper), shared (POMO multi-start), "
         "exponential moving average, critic network, or none")
     starts: int = option(0, "rollouts per instance for --baseline shared; 0 = one per node")
-    first: Literal["forced", "sampled"] = option(
+    first: Literal["forced", "scored", "sampled"] = option(
         "forced", "--baseline shared: 'forced' (POMO) makes each rollout start at a distinct "
-        "node, so the first decision from the depot is never trained; 'sampled' lets the "
-        "policy choose it, which greedy decoding needs where the start matters (OP, PCTSP)")
+        "node, so the first decision is never trained; 'scored' forces the starts too and "
+        "also trains the policy's first decision on them, shifting it toward the starts whose "
+        "rollouts beat their mean (the exact gradient over the starts, rlcore's "
+        "all_action_loss), so greedy decoding starts where the policy does well; 'sampled' "
+        "lets the policy choose every rollout's first node (OP, PCTSP: where the start matters)")
     embed_dim: int = option(128, "model width (the paper: 128)")
     layers: int = option(3, "encoder layers (the paper: 3)")
     batch_size: int = option(512, "instances per gradient step")
@@ -221,12 +226,16 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         tic = time.perf_counter()
         for i in progress(range(cfg.epoch_size // cfg.batch_size), desc=f"epoch {epoch}"):
             inst = to_device(problem.generate(cfg.batch_size, cfg.size), cfg.device)
-            first = problem.starts(inst, starts) if starts and cfg.first == "forced" else None
-            out = model.rollout(inst, k=max(starts, 1), greedy=False, first=first)
+            first = problem.starts(inst, starts) if starts and cfg.first != "sampled" else None
+            out = model.rollout(inst, k=max(starts, 1), greedy=False, first=first,
+                                score_first=cfg.first == "scored")
             cost = problem.cost(inst, out.actions)  # (B, k)
             value, aux_loss = baseline.eval(inst, cost if starts else cost[:, 0])
-            advantage = (value.view_as(cost) - cost).flatten()
-            loss, _ = reinforce_loss(out.logp.flatten(), advantage)
+            advantage = value.view_as(cost) - cost
+            loss, _ = reinforce_loss(out.logp.flatten(), advantage.flatten())
+            if out.first_logp is not None:  # the first decision, judged over every start
+                choice, _ = all_action_loss(out.first_logp.gather(1, first), advantage)
+                aux_loss = aux_loss + choice
             optimizer.zero_grad()
             (loss + aux_loss).backward()
             grad_norm = nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)

@@ -30,6 +30,7 @@ from rlcore.estimators import (
 )
 from rlcore.logging import Logger, progress
 from rlcore.losses import (
+    all_action_loss,
     entropy_loss,
     kl_penalty,
     ppo_clip_loss,
@@ -60,6 +61,7 @@ __all__ = [
     "NoBaseline",
     "RunningMeanStd",
     "SharedBaseline",
+    "all_action_loss",
     "batch_norm",
     "beta_normalized",
     "discounted_returns",

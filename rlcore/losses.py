@@ -25,6 +25,7 @@ __all__ = [
     "AGGREGATIONS",
     "KL_ESTIMATORS",
     "aggregate",
+    "all_action_loss",
     "entropy_loss",
     "kl_penalty",
     "ppo_clip_loss",
@@ -132,6 +133,33 @@ def reinforce_loss(
     seq, adv, m = _prepare(logp, advantages, mask)
     loss = aggregate(-adv.detach() * seq, m, aggregation, max_len)
     return loss, {"loss/policy": float(loss.detach()), "advantage_mean": _masked_mean(adv, m)}
+
+
+def all_action_loss(logp: Tensor, advantages: Tensor) -> tuple[Tensor, Metrics]:
+    """Minus the expected advantage of a choice whose every candidate was evaluated.
+
+    ``-sum_a pi(a) A(a)``, with ``pi`` renormalised over the ``A`` candidates given. Its
+    gradient, ``-sum_a pi(a) grad log pi(a) (A(a) - sum_b pi(b) A(b))``, is the exact policy
+    gradient of the choice: no sampled action, no variance from sampling one (the all-action
+    gradient of Mean Actor-Critic, Allen et al. 2017, and Expected Policy Gradients, Ciosek and
+    Whiteson 2018). Shifting every advantage by the same amount changes nothing. The routing
+    trainer uses it for the first node of POMO-style training: the rollout from every start is
+    decoded anyway, so each start's advantage is known.
+
+    Args:
+        logp: ``(B, A)`` log-probabilities of the candidates (finite).
+        advantages: ``(B, A)`` advantage of each candidate; treated as constants.
+
+    Returns:
+        ``(loss, {"loss/choice": loss, "choice_entropy": mean entropy of pi})``.
+    """
+    _checks.tensor("logp", logp, ndim=2)
+    _checks.finite("logp", logp)
+    _checks.same_shape("advantages", _checks.tensor("advantages", advantages), "logp", logp)
+    pi = torch.softmax(logp, dim=-1)
+    loss = -(pi * advantages.detach()).sum(dim=-1).mean()
+    entropy = -(pi * torch.log_softmax(logp, dim=-1)).sum(dim=-1).mean()
+    return loss, {"loss/choice": float(loss.detach()), "choice_entropy": float(entropy.detach())}
 
 
 def ppo_clip_loss(

@@ -9,6 +9,7 @@ import torch
 from torch.testing import assert_close
 
 from rlcore.losses import (
+    all_action_loss,
     entropy_loss,
     kl_penalty,
     ppo_clip_loss,
@@ -343,3 +344,32 @@ def test_kl_monte_carlo_matches_exact() -> None:
         }[estimator]
         se = float(per_sample.std() / math.sqrt(n))
         assert abs(kl.item() - exact) < 4 * se, (estimator, kl.item(), exact, se)
+
+
+def test_all_action_loss_is_the_exact_policy_gradient_of_the_choice() -> None:
+    logits = t([[math.log(0.5), math.log(0.3), math.log(0.2)]], grad=True)
+    adv = t([[1.0, -1.0, 2.0]])
+    loss, metrics = all_action_loss(torch.log_softmax(logits, dim=-1), adv)
+    # -(0.5 * 1 - 0.3 * 1 + 0.2 * 2) = -0.6
+    assert_close(loss, t(-0.6))
+    # d/dz_a = -pi_a (A_a - 0.6)
+    expected = t([[-0.5 * 0.4, 0.3 * 1.6, -0.2 * 1.4]])
+    assert_close(grad_of(loss, logits), expected)
+    entropy = -(0.5 * math.log(0.5) + 0.3 * math.log(0.3) + 0.2 * math.log(0.2))
+    assert metrics["choice_entropy"] == pytest.approx(entropy)
+    # the same shift of every advantage changes no gradient
+    shifted, _ = all_action_loss(torch.log_softmax(logits, dim=-1), adv + 5.0)
+    assert_close(grad_of(shifted, logits), expected)
+
+
+def test_all_action_loss_renormalises_over_the_candidates_and_checks_input() -> None:
+    # two of four actions evaluated: pi over them is 0.2 / (0.2 + 0.6) and 0.6 / 0.8
+    logp = t([[math.log(0.2), math.log(0.6)]])
+    loss, _ = all_action_loss(logp, t([[4.0, 0.0]]))
+    assert_close(loss, t(-1.0))
+    with pytest.raises(ValueError, match="advantages must have the shape"):
+        all_action_loss(logp, t([4.0, 0.0]))
+    with pytest.raises(ValueError, match="logp contains NaN or inf"):
+        all_action_loss(t([[0.0, -math.inf]]), t([[1.0, 0.0]]))
+    with pytest.raises(ValueError, match="logp must have 2 dimensions"):
+        all_action_loss(t([0.0, 0.0]), t([1.0, 0.0]))

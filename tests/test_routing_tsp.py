@@ -332,6 +332,33 @@ def test_pomo_training_resumes_exactly(tmp_path) -> None:
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_score_first_returns_the_policys_first_step(tiny_model) -> None:
+    inst = TSP().generate(5, 7, generator=torch.Generator().manual_seed(2))
+    first = TSP().starts(inst, 7)
+    with torch.no_grad():
+        scored = tiny_model.rollout(inst, k=7, first=first, score_first=True)
+        plain = tiny_model.rollout(inst, k=7, first=first)
+        greedy = tiny_model.rollout(inst)  # chooses its own first node
+    assert plain.first_logp is None and torch.equal(scored.actions, plain.actions)
+    assert scored.first_logp.shape == (5, 7)
+    torch.testing.assert_close(scored.first_logp.exp().sum(-1), torch.ones(5))
+    assert torch.equal(greedy.actions[:, 0, 0], scored.first_logp.argmax(-1))
+
+
+def test_scored_starts_train_the_first_decision_and_forced_ones_do_not(tmp_path) -> None:
+    # the placeholder query is used by the first decision only
+    kw = dict(size=8, embed_dim=16, layers=1, batch_size=16, epoch_size=64, epochs=1, lr=1e-2,
+              val_size=20, eval_batch_size=20, baseline="shared", seed=3)
+    moved = {}
+    for first in ("forced", "scored"):
+        train(TrainConfig(first=first, run_dir=str(tmp_path / first), **kw))
+        torch.manual_seed(3)  # as train's seed_everything: the initial weights
+        init = AttentionModel(TSP(), ModelConfig(embed_dim=16, layers=1, ff_dim=64))
+        trained = torch.load(tmp_path / first / "checkpoint.pt", weights_only=False)["model"]
+        moved[first] = float((trained["placeholder"] - init.placeholder.detach()).abs().max())
+    assert moved["forced"] == 0.0 and moved["scored"] > 1e-3
+
+
 def test_train_config_rejects_bad_values() -> None:
     with pytest.raises(ValueError, match="size"):
         TrainConfig(size=2)
