@@ -233,9 +233,12 @@ def train(cfg: TrainConfig) -> dict[str, float]:
             value, aux_loss = baseline.eval(inst, cost if starts else cost[:, 0])
             advantage = value.view_as(cost) - cost
             loss, _ = reinforce_loss(out.logp.flatten(), advantage.flatten())
+            first_stats: dict[str, float] = {}
             if out.first_logp is not None:  # the first decision, judged over every start
-                choice, _ = all_action_loss(out.first_logp.gather(1, first), advantage)
+                choice, stats = all_action_loss(out.first_logp.gather(1, first), advantage)
                 aux_loss = aux_loss + choice
+                first_stats = {"loss/first": stats["loss/choice"],
+                               "train/first_entropy": stats["choice_entropy"]}
             optimizer.zero_grad()
             (loss + aux_loss).backward()
             grad_norm = nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
@@ -247,7 +250,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
             if i % 10 == 0:
                 logger.log({"train/cost": float(cost.mean()), "baseline/value": float(value.mean()),
                             "train/grad_norm": float(grad_norm), "loss/policy": float(loss.detach()),
-                            "train/lr": optimizer.param_groups[0]["lr"]}, seen)
+                            "train/lr": optimizer.param_groups[0]["lr"], **first_stats}, seen)
         wall += time.perf_counter() - tic
         scheduler.step()
         metrics = dict(baseline.epoch_callback(model, epoch))
