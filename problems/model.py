@@ -32,7 +32,7 @@ ENCODE_ROWS = 4096
 """Nodes per encoder sub-batch at inference (see ``AttentionModel._embed``)."""
 
 
-SMALL_ATTENTION = 64
+SMALL_ATTENTION = 32
 """Keys per query at most for which ``attend`` multiplies out the scores itself on CPU."""
 
 
@@ -41,12 +41,13 @@ def attend(query: Tensor, key: Tensor, value: Tensor, blocked: Tensor | None = N
     two dimensions; ``blocked`` (broadcastable to the scores) marks the keys a query must not see.
 
     On CPU, with several queries against at most ``SMALL_ATTENTION`` keys (the encoder and the
-    multi-rollout decoder of 20- and 50-node problems), three plain products are faster than
-    ``scaled_dot_product_attention``, whose CPU kernel is tiled for long sequences: measured
-    with one thread, forward and backward, 8 heads of 16: 64 x 20 x 20 nodes 3.2 -> 1.5 ms,
-    64 x 50 x 50 9.9 -> 7.7 ms. With a single query (greedy decoding), or 100 keys, the kernel
-    is the faster one (1,000 x 1 x 20 queries 2.1 ms against 3.1), so it keeps those, and all of
-    CUDA."""
+    multi-rollout decoder of 20-node problems), three plain products are faster than
+    ``scaled_dot_product_attention``, whose CPU kernel is tiled for long sequences
+    (``benchmarks/attention_paths.py``: a TSP20 POMO training step 1.23x, multistart decoding
+    of TSP20 1.66x). With a single query (greedy decoding) the kernel is faster. At 50 keys the
+    gain is small in training (1.04x) and the decoding measurements disagree between runs
+    (multistart x8 of 200 TSP50 instances: the kernel 1.2x faster in one process, 1.3x slower
+    in another), so the kernel keeps 50 keys and more, and all of CUDA."""
     if query.device.type != "cpu" or query.shape[-2] == 1 or key.shape[-2] > SMALL_ATTENTION:
         mask = None if blocked is None else ~blocked
         return F.scaled_dot_product_attention(query, key, value, attn_mask=mask)
