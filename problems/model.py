@@ -43,7 +43,7 @@ def attend(query: Tensor, key: Tensor, value: Tensor, blocked: Tensor | None = N
     On CPU, with several queries against at most ``SMALL_ATTENTION`` keys (the encoder and the
     multi-rollout decoder of 20-node problems), three plain products are faster than
     ``scaled_dot_product_attention``, whose CPU kernel is tiled for long sequences
-    (``benchmarks/attention_paths.py``: a TSP20 POMO training step 1.23x, multistart decoding
+    (``benchmarks/attention_paths.py``: a TSP20 POMO training step 1.14x, multistart decoding
     of TSP20 1.66x). With a single query (greedy decoding) the kernel is faster. At 50 keys the
     gain is small in training (1.04x) and the decoding measurements disagree between runs
     (multistart x8 of 200 TSP50 instances: the kernel 1.2x faster in one process, 1.3x slower

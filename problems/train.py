@@ -5,9 +5,10 @@ paired t-test and an exponential warm-up epoch, Adam 1e-4, batch 512, gradient
 norm clipped at 1. ``--baseline shared --starts N`` trains POMO-style: N
 rollouts per instance from distinct first nodes, each judged against their mean
 (``--starts 0`` uses every node); ``--first scored`` also trains the policy's own
-choice of first node on those rollouts, which greedy decoding then uses. TensorBoard logs and a checkpoint each epoch
-go to ``--run-dir`` (``checkpoint.pt``, and ``best.pt`` for the epoch with the
-lowest validation cost); ``--resume`` continues exactly where the last epoch ended.
+choice of first node on those rollouts, which greedy decoding then uses.
+TensorBoard logs and a checkpoint each epoch go to ``--run-dir``
+(``checkpoint.pt``, and ``best.pt`` for the epoch with the lowest validation
+cost); ``--resume`` continues exactly where the last epoch ended.
 """
 
 from __future__ import annotations

@@ -142,9 +142,9 @@ def all_action_loss(logp: Tensor, advantages: Tensor) -> tuple[Tensor, Metrics]:
     gradient, ``-sum_a pi(a) grad log pi(a) (A(a) - sum_b pi(b) A(b))``, is the exact policy
     gradient of the choice: no sampled action, no variance from sampling one (the all-action
     gradient of Mean Actor-Critic, Allen et al. 2017, and Expected Policy Gradients, Ciosek and
-    Whiteson 2018). Shifting every advantage by the same amount changes nothing. The routing
-    trainer uses it for the first node of POMO-style training: the rollout from every start is
-    decoded anyway, so each start's advantage is known.
+    Whiteson 2018). Shifting every advantage by the same amount changes nothing. It fits a
+    first decision whose every option is rolled out anyway (multi-start training), so that
+    each option's advantage is known.
 
     Args:
         logp: ``(B, A)`` log-probabilities of the candidates (finite).
