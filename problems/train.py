@@ -204,9 +204,12 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         # Fields added after the checkpoint was written count as their defaults.
         defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
         runtime = {k: v for k, v in current.items() if k in RUNTIME_FIELDS}
-        if {**defaults, **state["config"], **runtime} != current:
-            raise ValueError(f"--resume: {ckpt_path} was trained with another config (only "
-                             f"{sorted(RUNTIME_FIELDS)} may change): {state['config']}")
+        saved = {**defaults, **state["config"], **runtime}
+        changed = [f"--{k.replace('_', '-')} {saved[k]!r} (given {current[k]!r})"
+                   for k in current if saved.get(k) != current[k]]
+        if changed:
+            raise ValueError(f"--resume: {ckpt_path} was trained with {', '.join(changed)}; "
+                             f"only {sorted(RUNTIME_FIELDS)} may change")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
