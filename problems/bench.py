@@ -26,7 +26,7 @@ import torch
 from problems.base import Instance
 from problems.cvrp import capacity_for
 from problems.data import TEST_SEED, paper_test_set, read_tsplib, tsplib_length
-from problems.decoding import decode
+from problems.decoding import STRATEGIES, decode
 from problems.heuristics import (
     farthest_insertion,
     greedy_insertion_op,
@@ -97,10 +97,22 @@ def family(problem: str) -> str:
     return "op" if problem.startswith("op_") else problem
 
 
-def parse_decode(spec: str) -> tuple[str, int]:
-    """``"greedy"``, ``"multistart:8"`` (8 augmentations), ``"sample:1280"`` -> (decode, number)."""
-    name, _, num = spec.partition(":")
-    return name, int(num) if num else 1
+def parse_decode(spec: str) -> tuple[str, int, int]:
+    """``(strategy, samples, augment)`` of a decode spec.
+
+    ``"greedy"``, ``"greedy:8"`` and ``"multistart:8"`` (8 symmetric copies),
+    ``"sample:1280"`` (1,280 samples), ``"sample:160:8"`` (160 samples of each of 8 copies).
+    """
+    strategy, *nums = spec.split(":")
+    takes = 2 if strategy == "sample" else 1
+    if strategy not in STRATEGIES or len(nums) > takes or not all(n.isdigit() for n in nums):
+        raise ValueError(f"decode spec must be greedy[:aug], multistart[:aug] or "
+                         f"sample[:samples[:aug]] with integer counts, got {spec!r}")
+    counts = [int(n) for n in nums]
+    if strategy == "sample":
+        samples, augment = (counts + [1, 1])[:2]
+        return strategy, samples, augment
+    return strategy, 1, counts[0] if counts else 1
 
 
 def _objective(problem: str, inst: Instance, seqs: np.ndarray) -> np.ndarray:
@@ -138,15 +150,14 @@ def reference_costs(problem: str, inst: Instance, cache: Path | None,
 
 
 def _run_model(solver: Solver, inst: Instance, spec: str) -> tuple[str, np.ndarray, float, np.ndarray]:
-    strategy, num = parse_decode(spec)
-    kwargs = {"augment": num} if strategy in ("greedy", "multistart") else {"samples": num}
+    strategy, samples, augment = parse_decode(spec)
     tic = time.perf_counter()
     model_inst = {k: v.float().to(solver.device) for k, v in inst.items()}
-    tours, _ = decode(solver.model, model_inst, strategy, **kwargs)
+    tours, _ = decode(solver.model, model_inst, strategy, samples=samples, augment=augment)
     seconds = time.perf_counter() - tic
     seqs = tours.cpu().numpy()
-    label = f"model {strategy}" + (f" x{num} aug" if "augment" in kwargs and num > 1 else "")
-    label += f" ({num} samples)" if strategy == "sample" else ""
+    label = f"model {strategy}" + (f" x{augment} aug" if augment > 1 else "")
+    label += f" ({samples} samples)" if strategy == "sample" else ""
     return label, _objective(solver.problem.name, inst, seqs), seconds, seqs
 
 
@@ -198,20 +209,20 @@ def _optima(path: Path) -> dict[str, int]:
     return optimal
 
 
-def tsplib_table(solver: Solver, folder: Path, decode: str, augment: int
+def tsplib_table(solver: Solver, folder: Path, decode: str, samples: int = 1, augment: int = 1
                  ) -> list[tuple[str, int, int, float]]:
     """``(name, optimum, our length, gap)`` per TSPLIB instance, with TSPLIB rounding."""
     optimal = _optima(folder / "optimal.txt")
     rows = []
     for path in sorted(folder.glob("*.tsp")):
         name, coords = read_tsplib(path)
-        res = solver.solve(coords, decode=decode, augment=augment)
+        res = solver.solve(coords, decode=decode, samples=samples, augment=augment)
         length = tsplib_length(coords, res.tours[0])
         rows.append((name, optimal[name], length, length / optimal[name] - 1))
     return rows
 
 
-def cvrplib_table(solver: Solver, folder: Path, decode: str, augment: int
+def cvrplib_table(solver: Solver, folder: Path, decode: str, samples: int = 1, augment: int = 1
                   ) -> list[tuple[str, int, int, float]]:
     """``(name, best known, our cost, gap)`` per CVRPLIB instance, with nint distances."""
     import vrplib
@@ -222,7 +233,8 @@ def cvrplib_table(solver: Solver, folder: Path, decode: str, augment: int
         best = int(vrplib.read_solution(str(path.with_suffix(".sol")))["cost"])
         coords = inst["node_coord"].astype(np.float64)
         res = solver.solve(depot=coords[0], locs=coords[1:], demand=inst["demand"][1:],
-                           capacity=inst["capacity"], decode=decode, augment=augment)
+                           capacity=inst["capacity"], decode=decode, samples=samples,
+                           augment=augment)
         seq = np.concatenate(([0], res.tours[0], [0]))
         legs = np.sqrt(((coords[seq[1:]] - coords[seq[:-1]]) ** 2).sum(axis=1))
         cost = int(np.floor(legs + 0.5).sum())
@@ -243,7 +255,8 @@ def main() -> None:
     parser.add_argument("--solver", default=None,
                         help="shipped name or checkpoint (default: <problem><size>)")
     parser.add_argument("--decodes", nargs="+", default=["greedy", "multistart:8"],
-                        help="greedy[:aug], multistart[:aug], sample[:n]")
+                        help="greedy[:aug], multistart[:aug], sample[:samples[:aug]]; aug is "
+                        "1, 2, 4 or 8 symmetric copies (best kept), e.g. multistart:8 sample:160:8")
     parser.add_argument("--heuristics", action=argparse.BooleanOptionalAction, default=True,
                         help="also run the problem's classical heuristics")
     parser.add_argument("--ref-seconds", type=float, default=1.0,
@@ -258,9 +271,8 @@ def main() -> None:
     solver = load_solver(args.solver or f"{problem}{args.size}", problem=problem)
     library = args.tsplib or args.cvrplib
     if library:
-        strategy, num = parse_decode(args.decodes[-1])
         table_fn = tsplib_table if args.tsplib else cvrplib_table
-        rows = table_fn(solver, Path(library), strategy, num)
+        rows = table_fn(solver, Path(library), *parse_decode(args.decodes[-1]))
         print(f"{Path(library).name} ({len(rows)} instances), {args.decodes[-1]}, integer rounding")
         for name, best, ours, gap in rows:
             print(f"  {name:12s} best known {best:8d}  ours {ours:8d}  gap {100 * gap:6.2f} %")

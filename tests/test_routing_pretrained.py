@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from problems import load_solver, pretrained_names
-from problems.bench import compare, family
+from problems.bench import compare, family, parse_decode
 from problems.data import TEST_SEED, paper_test_set
 from tests.conftest import ROOT
 
@@ -66,3 +66,33 @@ def test_shipped_model_is_feasible_and_near_the_benchmark(name) -> None:
         assert ours <= (1 + slack) * bench
         if kind == "reference":
             assert ours >= bench * (1 - 1e-6)
+
+
+def test_decode_specs_parse_into_strategy_samples_and_augmentations() -> None:
+    assert parse_decode("greedy") == ("greedy", 1, 1)
+    assert parse_decode("multistart:8") == ("multistart", 1, 8)
+    assert parse_decode("sample:1280") == ("sample", 1280, 1)
+    assert parse_decode("sample:160:8") == ("sample", 160, 8)
+    for bad in ("beam", "greedy:8:2", "sample:x", "multistart:", "sample:4:2:1"):
+        with pytest.raises(ValueError, match="decode spec"):
+            parse_decode(bad)
+
+
+def test_bench_decodes_with_the_parsed_samples_and_augmentations(monkeypatch) -> None:
+    import problems.bench
+
+    calls = []
+
+    def recording_decode(model, inst, strategy, **kwargs):
+        calls.append((strategy, kwargs))
+        return real_decode(model, inst, strategy, **kwargs)
+
+    real_decode = problems.bench.decode
+    monkeypatch.setattr(problems.bench, "decode", recording_decode)
+    inst = paper_test_set("cvrp", 20, 4)
+    rows, _ = compare(load_solver("cvrp20"), "cvrp", inst, ["sample:4:8", "multistart:2"],
+                      heuristics=False, cache=None, ref_seconds=0)
+    assert calls == [("sample", {"samples": 4, "augment": 8}),
+                     ("multistart", {"samples": 1, "augment": 2})]
+    assert [row[0] for row in rows] == ["model sample x8 aug (4 samples)",
+                                        "model multistart x2 aug"]
