@@ -64,8 +64,9 @@ class TrainConfig:
         "node, so the first decision is never trained; 'scored' forces the starts too and "
         "also trains the policy's first decision on them, shifting it toward the starts whose "
         "rollouts beat their mean (the exact gradient over the starts, rlcore's "
-        "all_action_loss), so greedy decoding starts where the policy does well; 'sampled' "
-        "lets the policy choose every rollout's first node (OP, PCTSP: where the start matters)")
+        "all_action_loss), so greedy decoding starts where the policy does well (TSP, CVRP); "
+        "'sampled' lets the policy choose every rollout's first node (OP, PCTSP: optional "
+        "nodes, where forcing every start spends the rollouts on starts a good tour avoids)")
     embed_dim: int = option(128, "model width (the paper: 128)")
     layers: int = option(3, "encoder layers (the paper: 3)")
     batch_size: int = option(512, "instances per gradient step")
