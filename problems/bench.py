@@ -149,11 +149,15 @@ def reference_costs(problem: str, inst: Instance, cache: Path | None,
     return name, costs
 
 
-def _run_model(solver: Solver, inst: Instance, spec: str) -> tuple[str, np.ndarray, float, np.ndarray]:
+def _run_model(solver: Solver, inst: Instance, spec: str, seed: int
+               ) -> tuple[str, np.ndarray, float, np.ndarray]:
     strategy, samples, augment = parse_decode(spec)
+    # A fresh generator per row: each sampled row repeats exactly, whatever rows precede it.
+    gen = torch.Generator(device=solver.device).manual_seed(seed)
     tic = time.perf_counter()
     model_inst = {k: v.float().to(solver.device) for k, v in inst.items()}
-    tours, _ = decode(solver.model, model_inst, strategy, samples=samples, augment=augment)
+    tours, _ = decode(solver.model, model_inst, strategy, samples=samples, augment=augment,
+                      generator=gen)
     seconds = time.perf_counter() - tic
     seqs = tours.cpu().numpy()
     label = f"model {strategy}" + (f" x{augment} aug" if augment > 1 else "")
@@ -163,9 +167,11 @@ def _run_model(solver: Solver, inst: Instance, spec: str) -> tuple[str, np.ndarr
 
 def compare(
     solver: Solver | None, problem: str, inst: Instance, decodes: list[str], heuristics: bool,
-    cache: Path | None, ref_seconds: float = 1.0,
+    cache: Path | None, ref_seconds: float = 1.0, seed: int = 0,
 ) -> tuple[list[tuple[str, float, float | None, float]], dict[str, np.ndarray]]:
     """Rows ``(method, mean objective, gap or None, seconds)`` and each method's sequences.
+
+    Each sampled decode row draws from its own generator seeded with ``seed``.
 
     The gap is ``mean / reference - 1`` for costs and ``1 - mean / reference`` for OP's
     prize, so positive is worse in both cases.
@@ -173,7 +179,7 @@ def compare(
     rows: list[tuple[str, np.ndarray, float]] = []
     seqs: dict[str, np.ndarray] = {}
     for spec in decodes if solver is not None else []:
-        label, objective, seconds, s = _run_model(solver, inst, spec)
+        label, objective, seconds, s = _run_model(solver, inst, spec, seed)
         rows.append((label, objective, seconds))
         seqs[label] = s
     for name, method in HEURISTICS[family(problem)].items() if heuristics else []:
@@ -209,21 +215,21 @@ def _optima(path: Path) -> dict[str, int]:
     return optimal
 
 
-def tsplib_table(solver: Solver, folder: Path, decode: str, samples: int = 1, augment: int = 1
-                 ) -> list[tuple[str, int, int, float]]:
+def tsplib_table(solver: Solver, folder: Path, decode: str, samples: int = 1, augment: int = 1,
+                 seed: int = 0) -> list[tuple[str, int, int, float]]:
     """``(name, optimum, our length, gap)`` per TSPLIB instance, with TSPLIB rounding."""
     optimal = _optima(folder / "optimal.txt")
     rows = []
     for path in sorted(folder.glob("*.tsp")):
         name, coords = read_tsplib(path)
-        res = solver.solve(coords, decode=decode, samples=samples, augment=augment)
+        res = solver.solve(coords, decode=decode, samples=samples, augment=augment, seed=seed)
         length = tsplib_length(coords, res.tours[0])
         rows.append((name, optimal[name], length, length / optimal[name] - 1))
     return rows
 
 
-def cvrplib_table(solver: Solver, folder: Path, decode: str, samples: int = 1, augment: int = 1
-                  ) -> list[tuple[str, int, int, float]]:
+def cvrplib_table(solver: Solver, folder: Path, decode: str, samples: int = 1, augment: int = 1,
+                  seed: int = 0) -> list[tuple[str, int, int, float]]:
     """``(name, best known, our cost, gap)`` per CVRPLIB instance, with nint distances."""
     import vrplib
 
@@ -234,7 +240,7 @@ def cvrplib_table(solver: Solver, folder: Path, decode: str, samples: int = 1, a
         coords = inst["node_coord"].astype(np.float64)
         res = solver.solve(depot=coords[0], locs=coords[1:], demand=inst["demand"][1:],
                            capacity=inst["capacity"], decode=decode, samples=samples,
-                           augment=augment)
+                           augment=augment, seed=seed)
         seq = np.concatenate(([0], res.tours[0], [0]))
         legs = np.sqrt(((coords[seq[1:]] - coords[seq[:-1]]) ** 2).sum(axis=1))
         cost = int(np.floor(legs + 0.5).sum())
@@ -264,6 +270,8 @@ def main() -> None:
                         "(0: use cached costs only, never run the reference)")
     parser.add_argument("--cache", default="benchmarks/reference",
                         help="folder for cached reference costs ('' disables)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the sampled decodes (each row starts from it afresh)")
     parser.add_argument("--tsplib", default=None, help="folder of .tsp files and optimal.txt")
     parser.add_argument("--cvrplib", default=None, help="folder of .vrp and .sol files")
     args = parser.parse_args()
@@ -272,7 +280,7 @@ def main() -> None:
     library = args.tsplib or args.cvrplib
     if library:
         table_fn = tsplib_table if args.tsplib else cvrplib_table
-        rows = table_fn(solver, Path(library), *parse_decode(args.decodes[-1]))
+        rows = table_fn(solver, Path(library), *parse_decode(args.decodes[-1]), seed=args.seed)
         print(f"{Path(library).name} ({len(rows)} instances), {args.decodes[-1]}, integer rounding")
         for name, best, ours, gap in rows:
             print(f"  {name:12s} best known {best:8d}  ours {ours:8d}  gap {100 * gap:6.2f} %")
@@ -283,7 +291,7 @@ def main() -> None:
     cache = (Path(args.cache) / f"{problem}{args.size}_seed{TEST_SEED}_"
              f"{ref[0].split()[0].lower() if ref else 'none'}.npz") if args.cache else None
     table, _ = compare(solver, problem, inst, args.decodes, args.heuristics, cache,
-                       args.ref_seconds)
+                       args.ref_seconds, args.seed)
     print_table(f"{problem.upper()}{args.size}, {args.num} test instances (seed {TEST_SEED})",
                 table)
 

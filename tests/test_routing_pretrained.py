@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from problems import load_solver, pretrained_names
 from problems.bench import compare, family, parse_decode
@@ -84,7 +85,8 @@ def test_bench_decodes_with_the_parsed_samples_and_augmentations(monkeypatch) ->
     calls = []
 
     def recording_decode(model, inst, strategy, **kwargs):
-        calls.append((strategy, kwargs))
+        assert isinstance(kwargs["generator"], torch.Generator)
+        calls.append((strategy, {k: v for k, v in kwargs.items() if k != "generator"}))
         return real_decode(model, inst, strategy, **kwargs)
 
     real_decode = problems.bench.decode
@@ -96,3 +98,12 @@ def test_bench_decodes_with_the_parsed_samples_and_augmentations(monkeypatch) ->
                      ("multistart", {"samples": 1, "augment": 2})]
     assert [row[0] for row in rows] == ["model sample x8 aug (4 samples)",
                                         "model multistart x2 aug"]
+
+
+def test_bench_sampled_rows_repeat_with_their_seed() -> None:
+    inst = paper_test_set("op_dist", 20, 16)
+    solver = load_solver("op_dist20")
+    rows = [compare(solver, "op_dist", inst, ["sample:2"], heuristics=False, cache=None,
+                    ref_seconds=0, seed=seed)[1]["model sample (2 samples)"] for seed in (0, 0, 1)]
+    np.testing.assert_array_equal(rows[0], rows[1])
+    assert not np.array_equal(rows[0], rows[2])
