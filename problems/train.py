@@ -38,6 +38,7 @@ from rlcore import (
     NoBaseline,
     SharedBaseline,
     all_action_loss,
+    leader_reward,
     load_checkpoint,
     progress,
     reinforce_loss,
@@ -67,6 +68,10 @@ class TrainConfig:
         "all_action_loss), so greedy decoding starts where the policy does well (TSP, CVRP); "
         "'sampled' lets the policy choose every rollout's first node (OP, PCTSP: optional "
         "nodes, where forcing every start spends the rollouts on starts a good tour avoids)")
+    leader: float = option(1.0, "--baseline shared: the advantage of each instance's best rollout "
+                           "is multiplied by this (Leader Reward, Wang et al. 2024), which "
+                           "shifts the policy toward its best rollouts rather than their mean; "
+                           "1 = off")
     embed_dim: int = option(128, "model width (the paper: 128)")
     layers: int = option(3, "encoder layers (the paper: 3)")
     batch_size: int = option(512, "instances per gradient step")
@@ -100,6 +105,10 @@ class TrainConfig:
         require(self.first == "forced" or self.baseline == "shared", "first",
                 "'forced' unless --baseline shared (only the shared baseline has starts)",
                 self.first)
+        require(self.leader >= 1, "leader", ">= 1", self.leader)
+        require(self.leader == 1 or self.baseline == "shared", "leader",
+                "1 unless --baseline shared (only the shared baseline has a best rollout)",
+                self.leader)
         for name in ("batch_size", "epochs", "val_size", "bl_eval_size", "eval_batch_size"):
             require(getattr(self, name) >= 1, name, ">= 1", getattr(self, name))
         require(self.epoch_size >= self.batch_size, "epoch_size", ">= batch_size", self.epoch_size)
@@ -237,6 +246,8 @@ def train(cfg: TrainConfig) -> dict[str, float]:
             cost = problem.cost(inst, out.actions)  # (B, k)
             value, aux_loss = baseline.eval(inst, cost if starts else cost[:, 0])
             advantage = value.view_as(cost) - cost
+            if starts:
+                advantage = leader_reward(advantage, cfg.leader)
             loss, _ = reinforce_loss(out.logp.flatten(), advantage.flatten())
             first_stats: dict[str, float] = {}
             if out.first_logp is not None:  # the first decision, judged over every start

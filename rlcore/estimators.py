@@ -33,6 +33,7 @@ __all__ = [
     "gae",
     "group_mean",
     "group_norm",
+    "leader_reward",
     "leave_one_out",
     "nstep_returns",
     "positive_only",
@@ -418,6 +419,30 @@ def leave_one_out(rewards: Tensor) -> Tensor:
     k = rewards.shape[1]
     others = (rewards.sum(dim=1, keepdim=True) - rewards) / (k - 1)
     return rewards - others
+
+
+def leader_reward(advantages: Tensor, alpha: float) -> Tensor:
+    """Leader Reward (Wang et al. 2024): the best sample's advantage times ``alpha``.
+
+    Multi-start solvers are judged by their best solution, not their mean one;
+    scaling the advantage of each group's leader (its highest advantage, which
+    is the highest reward under :func:`group_mean` or :func:`leave_one_out`)
+    pushes probability mass toward it. ``alpha = 1`` changes nothing. Ties
+    count the first leader only.
+
+    Args:
+        advantages: ``(B, k)`` advantages of ``k`` samples for each of ``B`` instances.
+        alpha: factor ``>= 1`` for each group's leader.
+
+    Returns:
+        ``(B, k)`` advantages.
+    """
+    advantages = _groups(advantages)
+    if not alpha >= 1.0:
+        raise ValueError(f"alpha must be >= 1, got {alpha}")
+    leader = advantages.argmax(dim=1, keepdim=True)
+    scale = torch.ones_like(advantages).scatter_(1, leader, alpha)
+    return advantages * scale
 
 
 def beta_normalized(rewards: Tensor, eps: float = 1e-6, max_abs: float = 10.0) -> Tensor:

@@ -16,6 +16,7 @@ from rlcore.estimators import (
     gae,
     group_mean,
     group_norm,
+    leader_reward,
     leave_one_out,
     nstep_returns,
     positive_only,
@@ -302,6 +303,22 @@ def test_reject_uniform_groups() -> None:
     assert reject_uniform_groups(r).tolist() == [False, True, False, True]
 
 
+def test_leader_reward_scales_each_groups_best_advantage() -> None:
+    a = t([[1.0, -2.0, 1.0], [0.5, -0.5, 0.0]])  # a tie: only the first leader counts
+    assert_close(leader_reward(a, 3.0), t([[3.0, -2.0, 1.0], [1.5, -0.5, 0.0]]))
+    assert_close(leader_reward(a, 1.0), a)
+
+
+def test_leader_reward_of_costs_scales_the_cheapest_sample() -> None:
+    cost = t([[4.0, 2.0, 3.0]])
+    assert_close(leader_reward(group_mean(-cost), 2.0), t([[-1.0, 2.0, 0.0]]))
+
+
+def test_leader_reward_rejects_alpha_below_one() -> None:
+    with pytest.raises(ValueError, match="alpha"):
+        leader_reward(t([[1.0, 0.0]]), 0.5)
+
+
 def test_positive_only() -> None:
     r = t([[1.0, 0.0, -1.0], [0.5, 0.0, 2.0]])
     assert positive_only(r).tolist() == [[True, False, False], [True, False, True]]
@@ -436,6 +453,7 @@ def test_inputs_not_modified() -> None:
         reject_uniform_groups,
         positive_only,
         sign_weights,
+        lambda g: leader_reward(g, 2.0),
     ):
         fn(groups)
 

@@ -367,6 +367,22 @@ def test_train_config_rejects_bad_values() -> None:
     with pytest.raises(ValueError, match="first"):
         TrainConfig(first="sampled")  # the default baseline is the greedy rollout
     assert TrainConfig(baseline="shared", first="sampled").first == "sampled"
+    with pytest.raises(ValueError, match="leader"):
+        TrainConfig(baseline="shared", leader=0.5)
+    with pytest.raises(ValueError, match="leader"):
+        TrainConfig(leader=2.0)  # the greedy rollout baseline has no best rollout
+
+
+def test_leader_reward_reaches_the_gradient(tmp_path) -> None:
+    kw = dict(size=8, embed_dim=16, layers=1, batch_size=16, epoch_size=16, epochs=1, lr=1e-2,
+              val_size=20, eval_batch_size=20, baseline="shared", seed=3)
+    weights = []
+    for leader in (1.0, 1.0, 3.0):
+        run = tmp_path / f"{len(weights)}"
+        train(TrainConfig(leader=leader, run_dir=str(run), **kw))
+        weights.append(torch.load(run / "checkpoint.pt", weights_only=False)["model"])
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
 
 
 def test_reference_solvers_name_the_extra_when_missing(monkeypatch) -> None:
