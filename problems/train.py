@@ -246,7 +246,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
             cost = problem.cost(inst, out.actions)  # (B, k)
             value, aux_loss = baseline.eval(inst, cost if starts else cost[:, 0])
             advantage = value.view_as(cost) - cost
-            if starts:
+            if starts and cfg.leader != 1:
                 advantage = leader_reward(advantage, cfg.leader)
             loss, _ = reinforce_loss(out.logp.flatten(), advantage.flatten())
             first_stats: dict[str, float] = {}

@@ -422,7 +422,7 @@ def leave_one_out(rewards: Tensor) -> Tensor:
 
 
 def leader_reward(advantages: Tensor, alpha: float) -> Tensor:
-    """Leader Reward (Wang et al. 2024): the best sample's advantage times ``alpha``.
+    """The best sample's advantage times ``alpha``, after Leader Reward (Wang et al. 2024).
 
     Multi-start solvers are judged by their best solution, not their mean one;
     scaling the advantage of each group's leader (its highest advantage, which
