@@ -174,6 +174,10 @@ class AttentionModel(nn.Module):
         self.placeholder = nn.Parameter(torch.empty(ctx).uniform_(-1, 1))
         dynamic_dim = getattr(problem, "dynamic_dim", 0)
         self.project_dynamic = nn.Linear(dynamic_dim, 3 * d, bias=False) if dynamic_dim else None
+        if self.project_dynamic is not None:
+            # Zero: the dynamic features start with no say, so a model warm-started from weights
+            # without them (SDVRP from CVRP) begins as exactly that policy, not a perturbed one.
+            nn.init.zeros_(self.project_dynamic.weight)
 
     def _embed(self, features: Tensor) -> Tensor:
         """Encoder output ``(B, n, d)``. Without gradients and in eval mode, where batch
