@@ -105,36 +105,36 @@ def test_init_from_copies_what_fits_across_problems(tmp_path) -> None:
         init_weights(wider, tmp_path / "cvrp.pt")
 
 
+def _partly_delivered(model: AttentionModel) -> tuple:
+    """Encoding, context, mask and dynamic features of 5 SDVRP rollouts on 3 instances after
+    3 steps: some demand delivered, so the dynamic features differ per rollout."""
+    problem = model.problem
+    inst = problem.generate(3, 7)
+    state = problem.init_state(inst, 5)
+    for _ in range(3):
+        state = problem.step(state, problem.mask(state).float().argmin(dim=-1))
+    return model.encode(inst), problem.context(state), problem.mask(state), problem.dynamic(state)
+
+
 def test_sdvrp_warm_started_from_cvrp_starts_as_that_policy(tmp_path) -> None:
     """The dynamic-feature projection starts at zero, so the remaining demand has no say yet."""
     torch.manual_seed(0)
     torch.save({"model": AttentionModel(make_problem("cvrp"), SMALL).state_dict()},
                tmp_path / "cvrp.pt")
-    problem = make_problem("sdvrp")
-    model = AttentionModel(problem, SMALL)
+    model = AttentionModel(make_problem("sdvrp"), SMALL)
     init_weights(model, tmp_path / "cvrp.pt")
-    inst = problem.generate(3, 7)
-    state = problem.init_state(inst, 5)
-    for _ in range(3):
-        state = problem.step(state, problem.mask(state).float().argmin(dim=-1))
-    cache, context, mask = model.encode(inst), problem.context(state), problem.mask(state)
-    assert problem.dynamic(state).abs().sum() > 0
-    torch.testing.assert_close(model.log_probs(cache, context, mask, problem.dynamic(state)),
+    cache, context, mask, dynamic = _partly_delivered(model)
+    assert dynamic.abs().sum() > 0
+    torch.testing.assert_close(model.log_probs(cache, context, mask, dynamic),
                                model.log_probs(cache, context, mask))
 
 
 def test_sdvrp_dynamic_attention_equals_per_rollout_keys() -> None:
     """The rank-F shortcut gives what shifting every rollout's keys and values gives."""
     torch.manual_seed(0)
-    problem = make_problem("sdvrp")
-    model = AttentionModel(problem, SMALL)
+    model = AttentionModel(make_problem("sdvrp"), SMALL)
     torch.nn.init.normal_(model.project_dynamic.weight)  # it starts at zero, which tests nothing
-    inst = problem.generate(3, 7)
-    cache = model.encode(inst)
-    state = problem.init_state(inst, 5)
-    for _ in range(3):  # some demand delivered, so the dynamic features differ per rollout
-        state = problem.step(state, problem.mask(state).float().argmin(dim=-1))
-    context, mask, dynamic = problem.context(state), problem.mask(state), problem.dynamic(state)
+    cache, context, mask, dynamic = _partly_delivered(model)
     batch, k, n = mask.shape
     d, heads = SMALL.embed_dim, SMALL.heads
     query = (cache.fixed + model._step_projection(cache, context)).view(batch, k, heads, -1)
