@@ -25,7 +25,7 @@ import torch
 
 from problems.base import Instance
 from problems.cvrp import capacity_for
-from problems.data import TEST_SEED, paper_test_set, read_tsplib, tsplib_length
+from problems.data import TEST_SEED, paper_dataset, paper_test_set, read_tsplib, tsplib_length
 from problems.decoding import STRATEGIES, decode
 from problems.heuristics import (
     farthest_insertion,
@@ -257,7 +257,8 @@ def main() -> None:
                         help="OP prize distribution")
     parser.add_argument("--size", type=int, default=20, help="nodes per test instance")
     parser.add_argument("--num", type=int, default=1000,
-                        help="the first NUM instances of the paper's test set (10,000, seed 1234)")
+                        help="the first NUM instances of the paper's test set (10,000, seed 1234), "
+                        "or NUM fresh ones with --data-seed")
     parser.add_argument("--solver", default=None,
                         help="shipped name or checkpoint (default: <problem><size>)")
     parser.add_argument("--decodes", nargs="+", default=["greedy", "multistart:8"],
@@ -270,6 +271,11 @@ def main() -> None:
                         "(0: use cached costs only, never run the reference)")
     parser.add_argument("--cache", default="benchmarks/reference",
                         help="folder for cached reference costs ('' disables)")
+    parser.add_argument("--data-seed", type=int, default=None,
+                        help="instead of the test set, NUM fresh instances drawn as the paper's "
+                        "generate_data.py does with this seed (to choose between models on data "
+                        "that is neither the validation set, seed 4321, nor the test set; "
+                        "cached reference costs are not used)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the sampled decodes (each row starts from it afresh)")
     parser.add_argument("--tsplib", default=None, help="folder of .tsp files and optimal.txt")
@@ -286,14 +292,18 @@ def main() -> None:
             print(f"  {name:12s} best known {best:8d}  ours {ours:8d}  gap {100 * gap:6.2f} %")
         print(f"  mean gap {100 * np.mean([r[3] for r in rows]):.2f} %")
         return
-    inst = paper_test_set(problem, args.size, args.num)
     ref = _reference(family(problem), args.ref_seconds)
-    cache = (Path(args.cache) / f"{problem}{args.size}_seed{TEST_SEED}_"
-             f"{ref[0].split()[0].lower() if ref else 'none'}.npz") if args.cache else None
+    if args.data_seed is None:
+        inst = paper_test_set(problem, args.size, args.num)
+        cache = (Path(args.cache) / f"{problem}{args.size}_seed{TEST_SEED}_"
+                 f"{ref[0].split()[0].lower() if ref else 'none'}.npz") if args.cache else None
+        title = f"{args.num} test instances (seed {TEST_SEED})"
+    else:
+        inst = paper_dataset(problem, args.num, args.size, args.data_seed)
+        cache, title = None, f"{args.num} fresh instances (seed {args.data_seed})"
     table, _ = compare(solver, problem, inst, args.decodes, args.heuristics, cache,
                        args.ref_seconds, args.seed)
-    print_table(f"{problem.upper()}{args.size}, {args.num} test instances (seed {TEST_SEED})",
-                table)
+    print_table(f"{problem.upper()}{args.size}, {title}", table)
 
 
 if __name__ == "__main__":
