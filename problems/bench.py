@@ -272,10 +272,10 @@ def main() -> None:
     parser.add_argument("--cache", default="benchmarks/reference",
                         help="folder for cached reference costs ('' disables)")
     parser.add_argument("--data-seed", type=int, default=None,
-                        help="instead of the test set, NUM fresh instances drawn as the paper's "
-                        "generate_data.py does with this seed (to choose between models on data "
-                        "that is neither the validation set, seed 4321, nor the test set; "
-                        "cached reference costs are not used)")
+                        help="instead of the test set, NUM instances drawn as the paper's "
+                        "generate_data.py does with this seed (4321 is problems.train's "
+                        "validation set; another seed gives data that neither validation nor "
+                        "test has seen); cached reference costs are not used")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the sampled decodes (each row starts from it afresh)")
     parser.add_argument("--tsplib", default=None, help="folder of .tsp files and optimal.txt")
@@ -284,6 +284,9 @@ def main() -> None:
     problem = f"op_{args.prize}" if args.problem == "op" else args.problem
     solver = load_solver(args.solver or f"{problem}{args.size}", problem=problem)
     library = args.tsplib or args.cvrplib
+    if library and args.data_seed is not None:
+        parser.error("--data-seed draws generated instances; it cannot be combined with "
+                     "--tsplib or --cvrplib")
     if library:
         table_fn = tsplib_table if args.tsplib else cvrplib_table
         rows = table_fn(solver, Path(library), *parse_decode(args.decodes[-1]), seed=args.seed)
