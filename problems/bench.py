@@ -295,9 +295,9 @@ def main() -> None:
             print(f"  {name:12s} best known {best:8d}  ours {ours:8d}  gap {100 * gap:6.2f} %")
         print(f"  mean gap {100 * np.mean([r[3] for r in rows]):.2f} %")
         return
-    ref = _reference(family(problem), args.ref_seconds)
     if args.data_seed is None:
         inst = paper_test_set(problem, args.size, args.num)
+        ref = _reference(family(problem), args.ref_seconds)
         cache = (Path(args.cache) / f"{problem}{args.size}_seed{TEST_SEED}_"
                  f"{ref[0].split()[0].lower() if ref else 'none'}.npz") if args.cache else None
         title = f"{args.num} test instances (seed {TEST_SEED})"
