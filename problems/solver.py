@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -263,21 +263,40 @@ def load_solver(name_or_path: str | os.PathLike[str], problem: str | None = None
     return Solver(model, size=int(state["size"]), device=device)
 
 
-def export_solver(checkpoint: str | os.PathLike[str], out: str | os.PathLike[str],
-                  **provenance: Any) -> Path:
+def export_solver(checkpoint: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+                  out: str | os.PathLike[str], **provenance: Any) -> Path:
     """Write only what :func:`load_solver` needs (a few MB) from a training checkpoint.
 
-    ``provenance`` (e.g. the training command, instances seen, wall time) is stored too.
+    Given several checkpoints of the same problem, size and model shape, the
+    file holds the mean of their weights (a "model soup", Wortsman et al. 2022):
+    runs fine-tuned from one model stay in one basin, where the average of their
+    end points can decode better than any of them. ``provenance`` (e.g. the
+    training command, instances seen, wall time) is stored too, and for a soup
+    the provenance of every ingredient.
     """
-    state = _read(Path(checkpoint))
-    slim = {k: state[k] for k in ("problem", "size", "model", "model_config")}
-    slim["provenance"] = {
-        "instances_seen": state.get("instances_seen"),
-        "wall_time_s": state.get("wall_time"),
-        "epoch": state.get("epoch"),
-        "config": state.get("config"),
-        **provenance,
-    }
+    paths = [checkpoint] if isinstance(checkpoint, (str, os.PathLike)) else list(checkpoint)
+    if not paths:
+        raise ValueError("checkpoint: expected a path or a non-empty list of paths")
+    states = [_read(Path(p)) for p in paths]
+    first = states[0]
+    for path, state in zip(paths[1:], states[1:], strict=True):
+        for key in ("problem", "size", "model_config"):
+            if state[key] != first[key]:
+                raise ValueError(f"checkpoint: {path} has {key} {state[key]!r}, "
+                                 f"but {paths[0]} has {first[key]!r}; a soup needs them equal")
+    slim = {k: first[k] for k in ("problem", "size", "model_config")}
+    slim["model"] = {
+        k: (torch.stack([s["model"][k].double() for s in states]).mean(0).to(v.dtype)
+            if v.is_floating_point() else v)
+        for k, v in first["model"].items()}
+    origins = [{"checkpoint": str(p), "instances_seen": s.get("instances_seen"),
+                "wall_time_s": s.get("wall_time"), "epoch": s.get("epoch"),
+                "config": s.get("config")} for p, s in zip(paths, states, strict=True)]
+    if len(origins) == 1:
+        del origins[0]["checkpoint"]
+        slim["provenance"] = {**origins[0], **provenance}
+    else:
+        slim["provenance"] = {"soup_of": origins, **provenance}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(slim, out)

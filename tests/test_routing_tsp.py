@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterator
 
@@ -318,6 +319,31 @@ def test_training_a_tiny_model_beats_random_tours(tmp_path) -> None:
     assert metrics["eval/cost"] < 1.25 * optimum
     solver = load_solver(export_solver(tmp_path / "checkpoint.pt", tmp_path / "m.pt"), problem="tsp")
     assert solver.size == 10
+
+
+def test_export_of_several_checkpoints_averages_their_weights(tmp_path) -> None:
+    cfg = ModelConfig(embed_dim=16, layers=1, ff_dim=32)
+    paths = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        state = {"problem": "tsp", "size": 10, "model_config": dataclasses.asdict(cfg),
+                 "model": AttentionModel(TSP(), cfg).state_dict(), "epoch": seed}
+        paths.append(tmp_path / f"c{seed}.pt")
+        torch.save(state, paths[-1])
+    soup = load_solver(export_solver(paths, tmp_path / "soup.pt", note="x"), problem="tsp")
+    a, b = (torch.load(p, weights_only=False)["model"] for p in paths)
+    for name, value in soup.model.state_dict().items():
+        expected = (a[name] + b[name]) / 2 if value.is_floating_point() else a[name]
+        assert torch.allclose(value, expected.to(value.dtype), atol=1e-7), name
+    assert not torch.equal(a["init_embed.weight"], b["init_embed.weight"])
+    provenance = torch.load(tmp_path / "soup.pt", weights_only=False)["provenance"]
+    assert [o["epoch"] for o in provenance["soup_of"]] == [0, 1] and provenance["note"] == "x"
+    other = torch.load(paths[1], weights_only=False) | {"size": 20}
+    torch.save(other, tmp_path / "c20.pt")
+    with pytest.raises(ValueError, match="size"):
+        export_solver([paths[0], tmp_path / "c20.pt"], tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="non-empty"):
+        export_solver([], tmp_path / "bad.pt")
 
 
 def test_pomo_training_resumes_exactly(tmp_path) -> None:
