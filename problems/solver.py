@@ -270,7 +270,8 @@ def export_solver(checkpoint: str | os.PathLike[str] | Sequence[str | os.PathLik
     Given several checkpoints of the same problem, size and model shape, the
     file holds the mean of their weights (a "model soup", Wortsman et al. 2022):
     runs fine-tuned from one model stay in one basin, where the average of their
-    end points can decode better than any of them. ``provenance`` (e.g. the
+    end points can decode better than any of them (BatchNorm running statistics
+    are averaged too; integer buffers come from the first). ``provenance`` (e.g. the
     training command, instances seen, wall time) is stored too, and for a soup
     the provenance of every ingredient.
     """
@@ -289,7 +290,9 @@ def export_solver(checkpoint: str | os.PathLike[str] | Sequence[str | os.PathLik
         k: (torch.stack([s["model"][k].double() for s in states]).mean(0).to(v.dtype)
             if v.is_floating_point() else v)
         for k, v in first["model"].items()}
-    origins = [{"checkpoint": str(p), "instances_seen": s.get("instances_seen"),
+    # An exported file as an ingredient brings its own provenance instead of a run's counters.
+    origins = [{"checkpoint": str(p), **s["provenance"]} if "provenance" in s else
+               {"checkpoint": str(p), "instances_seen": s.get("instances_seen"),
                 "wall_time_s": s.get("wall_time"), "epoch": s.get("epoch"),
                 "config": s.get("config")} for p, s in zip(paths, states, strict=True)]
     if len(origins) == 1:
