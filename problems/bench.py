@@ -278,6 +278,10 @@ def main() -> None:
                         "test has seen); cached reference costs are not used")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the sampled decodes (each row starts from it afresh)")
+    parser.add_argument("--against", default=None,
+                        help="a second solver (shipped name or checkpoint): also print the "
+                        "first decode's mean per-instance difference, --solver minus this one, "
+                        "with its standard error, on the same instances")
     parser.add_argument("--tsplib", default=None, help="folder of .tsp files and optimal.txt")
     parser.add_argument("--cvrplib", default=None, help="folder of .vrp and .sol files")
     args = parser.parse_args()
@@ -304,9 +308,18 @@ def main() -> None:
     else:
         inst = paper_dataset(problem, args.num, args.size, args.data_seed)
         cache, title = None, f"{args.num} fresh instances (seed {args.data_seed})"
-    table, _ = compare(solver, problem, inst, args.decodes, args.heuristics, cache,
-                       args.ref_seconds, args.seed)
+    table, seqs = compare(solver, problem, inst, args.decodes, args.heuristics, cache,
+                          args.ref_seconds, args.seed)
     print_table(f"{problem.upper()}{args.size}, {title}", table)
+    if args.against:
+        # Both solvers decode the same instances, so the per-instance differences cancel the
+        # instances' own spread: their standard error is far below that of either mean.
+        other = load_solver(args.against, problem=problem)
+        label, theirs, _, _ = _run_model(other, inst, args.decodes[0], args.seed)
+        diff = _objective(problem, inst, seqs[label]) - theirs
+        err = diff.std(ddof=1) / np.sqrt(len(diff))
+        print(f"  paired difference, {label}, minus {args.against}: "
+              f"{diff.mean():+.4f} +- {err:.4f} (1 s.e.)")
 
 
 if __name__ == "__main__":

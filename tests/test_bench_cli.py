@@ -30,3 +30,17 @@ def test_data_seed_benches_fresh_instances(monkeypatch, capsys) -> None:
     test_title, test_value = _greedy_row([], monkeypatch, capsys)
     assert test_title == "TSP20, 20 test instances (seed 1234)"
     assert test_value != pytest.approx(value, abs=1e-3)
+
+
+def test_against_prints_the_paired_difference(monkeypatch, capsys) -> None:
+    _, ours = _greedy_row(["--data-seed", "7"], monkeypatch, capsys)
+    _, theirs = _greedy_row(["--data-seed", "7", "--solver", "tsp50"], monkeypatch, capsys)
+    monkeypatch.setattr(sys, "argv", ["bench", "--problem", "tsp", "--num", "20", "--decodes",
+                                      "greedy", "--no-heuristics", "--ref-seconds", "0",
+                                      "--data-seed", "7", "--against", "tsp50"])
+    main()
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("  paired difference, model greedy, minus tsp50: ")
+    mean, err = float(last.split()[-5]), float(last.split()[-3])
+    assert mean == pytest.approx(ours - theirs, abs=2e-4)
+    assert 0 < err < abs(ours)
