@@ -38,7 +38,8 @@ from problems.heuristics import (
 from problems.registry import make_problem
 from problems.solver import Solver, load_solver
 
-__all__ = ["compare", "cvrplib_table", "parse_decode", "reference_costs", "tsplib_table"]
+__all__ = ["compare", "cvrplib_table", "parse_decode", "reference_costs", "run_model",
+           "tsplib_table"]
 
 Method = Callable[[Instance], np.ndarray]  # instance batch -> (B, T) node sequences
 
@@ -149,8 +150,10 @@ def reference_costs(problem: str, inst: Instance, cache: Path | None,
     return name, costs
 
 
-def _run_model(solver: Solver, inst: Instance, spec: str, seed: int
-               ) -> tuple[str, np.ndarray, float, np.ndarray]:
+def run_model(solver: Solver, inst: Instance, spec: str, seed: int
+              ) -> tuple[str, np.ndarray, float, np.ndarray]:
+    """Decode ``inst`` with ``spec`` (see :func:`parse_decode`): the row's label, each
+    instance's objective (tour cost, or OP's prize), the seconds taken and the sequences."""
     strategy, samples, augment = parse_decode(spec)
     # A fresh generator per row: each sampled row repeats exactly, whatever rows precede it.
     gen = torch.Generator(device=solver.device).manual_seed(seed)
@@ -179,7 +182,7 @@ def compare(
     rows: list[tuple[str, np.ndarray, float]] = []
     seqs: dict[str, np.ndarray] = {}
     for spec in decodes if solver is not None else []:
-        label, objective, seconds, s = _run_model(solver, inst, spec, seed)
+        label, objective, seconds, s = run_model(solver, inst, spec, seed)
         rows.append((label, objective, seconds))
         seqs[label] = s
     for name, method in HEURISTICS[family(problem)].items() if heuristics else []:
@@ -315,7 +318,7 @@ def main() -> None:
         # Both solvers decode the same instances, so the per-instance differences cancel the
         # instances' own spread: their standard error is far below that of either mean.
         other = load_solver(args.against, problem=problem)
-        label, theirs, _, _ = _run_model(other, inst, args.decodes[0], args.seed)
+        label, theirs, _, _ = run_model(other, inst, args.decodes[0], args.seed)
         diff = _objective(problem, inst, seqs[label]) - theirs
         err = diff.std(ddof=1) / np.sqrt(len(diff))
         print(f"  paired difference, {label}, minus {args.against}: "

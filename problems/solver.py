@@ -237,25 +237,30 @@ def _read(path: Path) -> dict[str, Any]:
     return state
 
 
-def load_solver(name_or_path: str | os.PathLike[str], problem: str | None = None,
-                device: str | torch.device = "cpu") -> Solver:
+def load_solver(name_or_path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+                problem: str | None = None, device: str | torch.device = "cpu") -> Solver:
     """Load a shipped model by name (``"tsp20"``, ``"tsp50"``, ...) or a checkpoint path.
 
     Args:
         name_or_path: a name from :func:`pretrained_names`, a training checkpoint
             (``run_dir/checkpoint.pt`` or ``run_dir/best.pt``) or a file written by
-            :func:`export_solver`.
+            :func:`export_solver`; or a list of checkpoint paths, whose weights are
+            averaged in memory exactly as :func:`export_solver` would write them.
         problem: if given, the checkpoint must be of this problem.
         device: where decoding runs.
     """
-    path = Path(name_or_path)
-    if not path.is_file():
-        shipped = PRETRAINED_DIR / f"{name_or_path}.pt"
-        if not shipped.is_file():
-            raise ValueError(f"{name_or_path!r} is neither a file nor a shipped model; "
-                             f"shipped: {pretrained_names()}")
-        path = shipped
-    state = _read(path)
+    if isinstance(name_or_path, (str, os.PathLike)):
+        path = Path(name_or_path)
+        if not path.is_file():
+            shipped = PRETRAINED_DIR / f"{name_or_path}.pt"
+            if not shipped.is_file():
+                raise ValueError(f"{name_or_path!r} is neither a file nor a shipped model; "
+                                 f"shipped: {pretrained_names()}")
+            path = shipped
+        state = _read(path)
+    else:
+        state = _average(list(name_or_path), arg="name_or_path")
+        path = Path(name_or_path[0])
     if problem is not None and state["problem"] != problem:
         raise ValueError(f"{path} holds a {state['problem']} model, not {problem}")
     model = AttentionModel(make_problem(state["problem"]), ModelConfig(**state["model_config"]))
@@ -276,14 +281,24 @@ def export_solver(checkpoint: str | os.PathLike[str] | Sequence[str | os.PathLik
     the provenance of every ingredient.
     """
     paths = [checkpoint] if isinstance(checkpoint, (str, os.PathLike)) else list(checkpoint)
+    slim = _average(paths)
+    slim["provenance"] = {**slim["provenance"], **provenance}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(slim, out)
+    return out
+
+
+def _average(paths: Sequence[str | os.PathLike[str]], arg: str = "checkpoint") -> dict[str, Any]:
+    """The slim state of :func:`export_solver` (the mean of the checkpoints' weights)."""
     if not paths:
-        raise ValueError("checkpoint: expected a path or a non-empty list of paths")
+        raise ValueError(f"{arg}: expected a path or a non-empty list of paths")
     states = [_read(Path(p)) for p in paths]
     first = states[0]
     for path, state in zip(paths[1:], states[1:], strict=True):
         for key in ("problem", "size", "model_config"):
             if state[key] != first[key]:
-                raise ValueError(f"checkpoint: {path} has {key} {state[key]!r}, "
+                raise ValueError(f"{arg}: {path} has {key} {state[key]!r}, "
                                  f"but {paths[0]} has {first[key]!r}; a soup needs them equal")
     slim = {k: first[k] for k in ("problem", "size", "model_config")}
     slim["model"] = {
@@ -297,10 +312,7 @@ def export_solver(checkpoint: str | os.PathLike[str] | Sequence[str | os.PathLik
                 "config": s.get("config")} for p, s in zip(paths, states, strict=True)]
     if len(origins) == 1:
         del origins[0]["checkpoint"]
-        slim["provenance"] = {**origins[0], **provenance}
+        slim["provenance"] = origins[0]
     else:
-        slim["provenance"] = {"soup_of": origins, **provenance}
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(slim, out)
-    return out
+        slim["provenance"] = {"soup_of": origins}
+    return slim

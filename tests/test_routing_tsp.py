@@ -336,6 +336,8 @@ def test_export_of_several_checkpoints_averages_their_weights(tmp_path) -> None:
         expected = (a[name] + b[name]) / 2 if value.is_floating_point() else a[name]
         assert torch.allclose(value, expected.to(value.dtype), atol=1e-7), name
     assert not torch.equal(a["init_embed.weight"], b["init_embed.weight"])
+    in_memory = load_solver(paths, problem="tsp").model.state_dict()
+    assert all(torch.equal(in_memory[k], v) for k, v in soup.model.state_dict().items())
     provenance = torch.load(tmp_path / "soup.pt", weights_only=False)["provenance"]
     assert [o["epoch"] for o in provenance["soup_of"]] == [0, 1] and provenance["note"] == "x"
     other = torch.load(paths[1], weights_only=False) | {"size": 20}
@@ -344,6 +346,8 @@ def test_export_of_several_checkpoints_averages_their_weights(tmp_path) -> None:
         export_solver([paths[0], tmp_path / "c20.pt"], tmp_path / "bad.pt")
     with pytest.raises(ValueError, match="non-empty"):
         export_solver([], tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="name_or_path: .*size"):
+        load_solver([paths[0], tmp_path / "c20.pt"])
 
 
 def test_pomo_training_resumes_exactly(tmp_path) -> None:
