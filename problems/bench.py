@@ -274,11 +274,12 @@ def main() -> None:
                         "(0: use cached costs only, never run the reference)")
     parser.add_argument("--cache", default="benchmarks/reference",
                         help="folder for cached reference costs ('' disables)")
-    parser.add_argument("--data-seed", type=int, default=None,
+    parser.add_argument("--data-seed", type=int, nargs="+", default=None,
                         help="instead of the test set, NUM instances drawn as the paper's "
                         "generate_data.py does with this seed (4321 is problems.train's "
                         "validation set; another seed gives data that neither validation nor "
-                        "test has seen); cached reference costs are not used")
+                        "test has seen); several seeds pool NUM instances of each into one "
+                        "set (and one paired difference); cached reference costs are not used")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the sampled decodes (each row starts from it afresh)")
     parser.add_argument("--against", default=None,
@@ -309,8 +310,12 @@ def main() -> None:
                  f"{ref[0].split()[0].lower() if ref else 'none'}.npz") if args.cache else None
         title = f"{args.num} test instances (seed {TEST_SEED})"
     else:
-        inst = paper_dataset(problem, args.num, args.size, args.data_seed)
-        cache, title = None, f"{args.num} fresh instances (seed {args.data_seed})"
+        sets = [paper_dataset(problem, args.num, args.size, s) for s in args.data_seed]
+        inst = {k: torch.cat([d[k] for d in sets]) for k in sets[0]}
+        seeds = ", ".join(map(str, args.data_seed))
+        cache, title = None, (f"{args.num} fresh instances (seed {seeds})" if len(sets) == 1 else
+                              f"{args.num * len(sets)} fresh instances (seeds {seeds}, "
+                              f"{args.num} each)")
     table, seqs = compare(solver, problem, inst, args.decodes, args.heuristics, cache,
                           args.ref_seconds, args.seed)
     print_table(f"{problem.upper()}{args.size}, {title}", table)

@@ -44,3 +44,11 @@ def test_against_prints_the_paired_difference(monkeypatch, capsys) -> None:
     mean, err = float(last.split()[-5]), float(last.split()[-3])
     assert mean == pytest.approx(ours - theirs, abs=2e-4)
     assert 0 < err < abs(ours)
+
+
+def test_several_data_seeds_pool_their_instances(monkeypatch, capsys) -> None:
+    _, a = _greedy_row(["--data-seed", "7"], monkeypatch, capsys)
+    _, b = _greedy_row(["--data-seed", "8"], monkeypatch, capsys)
+    title, pooled = _greedy_row(["--data-seed", "7", "8"], monkeypatch, capsys)
+    assert title == "TSP20, 40 fresh instances (seeds 7, 8, 20 each)"
+    assert pooled == pytest.approx((a + b) / 2, abs=2e-4)
