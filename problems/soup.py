@@ -70,7 +70,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         "one problem, size and model shape")
     parser.add_argument("--out", required=True, help="where to write the soup")
     parser.add_argument("--problem", default="tsp",
-                        choices=["tsp", "cvrp", "sdvrp", "op", "pctsp", "spctsp"])
+                        choices=["tsp", "cvrp", "sdvrp", "op", "pctsp", "spctsp"],
+                        help="problem family of the checkpoints")
     parser.add_argument("--prize", default="dist", choices=["const", "unif", "dist"],
                         help="OP prize distribution")
     parser.add_argument("--size", type=int, default=20, help="nodes per selection instance")
@@ -83,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--uniform", action="store_true",
                         help="also print the score of the mean of all the candidates")
     parser.add_argument("--note", default="", help="stored in the file's provenance")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="where decoding runs (cpu, cuda)")
     args = parser.parse_args(argv)
     parse_decode(args.decode)
     problem = f"op_{args.prize}" if args.problem == "op" else args.problem
