@@ -289,6 +289,18 @@ def export_solver(checkpoint: str | os.PathLike[str] | Sequence[str | os.PathLik
     return out
 
 
+def mean_weights(weights: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The mean of models' state dicts of one shape, as a soup holds it.
+
+    Floating-point tensors (BatchNorm running statistics included) are averaged in
+    float64 and cast back; integer buffers come from the first.
+    """
+    first = weights[0]
+    return {k: (torch.stack([w[k].double() for w in weights]).mean(0).to(v.dtype)
+                if v.is_floating_point() else v)
+            for k, v in first.items()}
+
+
 def _average(paths: Sequence[str | os.PathLike[str]], arg: str = "checkpoint") -> dict[str, Any]:
     """The slim state of :func:`export_solver` (the mean of the checkpoints' weights)."""
     if not paths:
@@ -301,10 +313,7 @@ def _average(paths: Sequence[str | os.PathLike[str]], arg: str = "checkpoint") -
                 raise ValueError(f"{arg}: {path} has {key} {state[key]!r}, "
                                  f"but {paths[0]} has {first[key]!r}; a soup needs them equal")
     slim = {k: first[k] for k in ("problem", "size", "model_config")}
-    slim["model"] = {
-        k: (torch.stack([s["model"][k].double() for s in states]).mean(0).to(v.dtype)
-            if v.is_floating_point() else v)
-        for k, v in first["model"].items()}
+    slim["model"] = mean_weights([s["model"] for s in states])
     # An exported file as an ingredient brings its own provenance instead of a run's counters.
     origins = [{"checkpoint": str(p), **s["provenance"]} if "provenance" in s else
                {"checkpoint": str(p), "instances_seen": s.get("instances_seen"),

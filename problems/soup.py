@@ -26,7 +26,7 @@ import numpy as np
 
 from problems.bench import family, parse_decode, run_model
 from problems.data import paper_dataset
-from problems.solver import export_solver, load_solver
+from problems.solver import export_solver, load_solver, mean_weights
 
 __all__ = ["greedy_soup"]
 
@@ -34,7 +34,7 @@ T = TypeVar("T")
 
 
 def greedy_soup(candidates: Sequence[T], score: Callable[[list[T]], float],
-                ) -> tuple[list[T], list[float], list[tuple[T, float, bool]]]:
+                ) -> tuple[list[T], float, list[float], list[tuple[T, float, bool]]]:
     """Choose the ingredients of a greedy soup.
 
     Args:
@@ -42,9 +42,9 @@ def greedy_soup(candidates: Sequence[T], score: Callable[[list[T]], float],
         score: the held-out score of the mean of a list of candidates; higher is better.
 
     Returns:
-        The chosen ingredients (best alone first), each candidate's score alone (in the
-        order given) and the steps: ``(candidate, score of the soup with it, kept)``,
-        starting with the best candidate alone.
+        The chosen ingredients (best alone first), their soup's score, each candidate's
+        score alone (in the order given) and the steps: ``(candidate, score of the soup
+        with it, kept)``, starting with the best candidate alone.
     """
     if not candidates:
         raise ValueError("candidates: expected at least one")
@@ -59,7 +59,7 @@ def greedy_soup(candidates: Sequence[T], score: Callable[[list[T]], float],
             soup.append(candidates[i])
             best = value
         steps.append((candidates[i], value, keep))
-    return soup, alone, steps
+    return soup, best, alone, steps
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -89,18 +89,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parse_decode(args.decode)
     problem = f"op_{args.prize}" if args.problem == "op" else args.problem
     # Averaging all of them first checks, before any decoding, that every candidate fits.
-    everything = load_solver(args.checkpoints, problem=problem, device=args.device)
+    solver = load_solver(args.checkpoints, problem=problem, device=args.device)
+    # Each file is read once more; every soup scored is a mean of these weights.
+    weights = {p: load_solver(p, device=args.device).model.state_dict()
+               for p in args.checkpoints}
     inst = paper_dataset(problem, args.num, args.size, args.data_seed)
     sign = 1.0 if family(problem) == "op" else -1.0  # OP's prize is maximised, costs minimised
 
     def objective(paths: list[str]) -> float:
-        solver = everything if len(paths) == len(args.checkpoints) else \
-            load_solver(paths, problem=problem, device=args.device)
+        solver.model.load_state_dict(mean_weights([weights[p] for p in paths]))
         return float(run_model(solver, inst, args.decode, seed=0)[1].mean())
 
     print(f"{problem.upper()}{args.size}, {args.decode} on {args.num} instances "
           f"(seed {args.data_seed}); {'higher' if sign > 0 else 'lower'} is better")
-    soup, alone, steps = greedy_soup(args.checkpoints, lambda p: sign * objective(p))
+    soup, chosen, alone, steps = greedy_soup(args.checkpoints, lambda p: sign * objective(p))
     for path, value in zip(args.checkpoints, alone, strict=True):
         print(f"  alone  {sign * value:10.4f}  {path}")
     for path, value, kept in steps:
@@ -108,7 +110,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.uniform:
         print(f"  all    {objective(list(args.checkpoints)):10.4f}  mean of all "
               f"{len(args.checkpoints)}")
-    chosen = max(v for _, v, kept in steps if kept)
     selection = {"data_seed": args.data_seed, "num": args.num, "decode": args.decode,
                  "score": sign * chosen, "alone": dict(zip(args.checkpoints,
                                                            np.multiply(sign, alone).tolist(),

@@ -19,9 +19,10 @@ def test_greedy_soup_adds_best_first_and_keeps_what_helps() -> None:
         calls.append(list(xs))
         return -(sum(xs) / len(xs) - 3.0) ** 2
 
-    soup, alone, steps = greedy_soup([2.0, 4.5, 3.9, 0.0], score)
+    soup, best, alone, steps = greedy_soup([2.0, 4.5, 3.9, 0.0], score)
     assert alone == pytest.approx([-1.0, -2.25, -0.81, -9.0])
     assert soup == [3.9, 2.0]  # 3.9 alone: -0.81; with 2.0: mean 2.95, -0.0025
+    assert best == pytest.approx(-0.0025)
     assert [(c, kept) for c, _, kept in steps] == [(3.9, True), (2.0, True), (4.5, False),
                                                    (0.0, False)]
     assert steps[2][1] == pytest.approx(-((3.9 + 2.0 + 4.5) / 3 - 3.0) ** 2)
