@@ -16,7 +16,7 @@ from torch import Tensor
 from problems.base import Instance
 from problems.model import AttentionModel
 
-__all__ = ["STRATEGIES", "augment", "decode"]
+__all__ = ["STRATEGIES", "augment", "by_instance", "decode", "from_instance"]
 
 Strategy = Literal["greedy", "sample", "multistart"]
 STRATEGIES: tuple[str, ...] = ("greedy", "sample", "multistart")
@@ -41,6 +41,23 @@ def augment(inst: Instance, coord_keys: tuple[str, ...], num: int) -> Instance:
         else:
             out[key] = value.repeat(num, *([1] * (value.dim() - 1)))
     return out
+
+
+def by_instance(x: Tensor, copies: int) -> Tensor:
+    """``(copies * B, k, ...)`` copy-major rows (as :func:`augment` stacks them) to
+    ``(B, copies * k, ...)``: every rollout of one instance, over all its copies, in one row."""
+    if x.shape[0] % copies:
+        raise ValueError(f"x: {x.shape[0]} rows are not a multiple of copies={copies}")
+    rest = x.shape[1:]
+    return x.view(copies, -1, *rest).transpose(0, 1).reshape(-1, copies * rest[0], *rest[1:])
+
+
+def from_instance(x: Tensor, copies: int) -> Tensor:
+    """The inverse of :func:`by_instance`: ``(B, copies * k, ...)`` to ``(copies * B, k, ...)``."""
+    if x.shape[1] % copies:
+        raise ValueError(f"x: {x.shape[1]} columns are not a multiple of copies={copies}")
+    k, rest = x.shape[1] // copies, x.shape[2:]
+    return x.view(x.shape[0], copies, k, *rest).transpose(0, 1).reshape(-1, k, *rest)
 
 
 def _pad_cat(parts: list[Tensor]) -> Tensor:
@@ -74,11 +91,10 @@ def _decode_chunk(
     first = problem.starts(aug, k) if strategy == "multistart" else None
     out = model.rollout(aug, k=k, greedy=strategy != "sample", first=first, generator=generator)
     cost = problem.cost(aug, out.actions)  # (A * B, k)
-    cost = cost.view(augment_num, batch, k).permute(1, 0, 2).reshape(batch, -1)
-    actions = out.actions.view(augment_num, batch, k, -1).permute(1, 0, 2, 3)
+    cost, actions = by_instance(cost, augment_num), by_instance(out.actions, augment_num)
     best = cost.argmin(dim=1)
     rows = torch.arange(batch, device=best.device)
-    return actions.reshape(batch, augment_num * k, -1)[rows, best], cost[rows, best]
+    return actions[rows, best], cost[rows, best]
 
 
 def decode(

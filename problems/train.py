@@ -26,7 +26,7 @@ from torch import nn
 
 from problems.base import Instance
 from problems.data import VALIDATION_SEED, paper_dataset
-from problems.decoding import decode
+from problems.decoding import augment, by_instance, decode, from_instance
 from problems.model import AttentionCritic, AttentionModel, ModelConfig
 from problems.registry import make_problem
 from rlcore import (
@@ -72,6 +72,12 @@ class TrainConfig:
                            "is multiplied by this (Leader Reward, Wang et al. 2024), which "
                            "shifts the policy toward its best rollouts rather than their mean; "
                            "1 = off")
+    augment: int = option(1, "--baseline shared: train on this many symmetric copies of each "
+                          "instance (1, 2, 4 or 8; flips and rotations of the unit square, as "
+                          "decode's augment), --starts rollouts on each, all judged against one "
+                          "mean per instance (Sym-NCO's shared baseline, Kim et al. 2022), so "
+                          "the policy is pushed to solve every copy alike; costs copies times "
+                          "the rollouts per instance")
     embed_dim: int = option(128, "model width (the paper: 128)")
     layers: int = option(3, "encoder layers (the paper: 3)")
     batch_size: int = option(512, "instances per gradient step")
@@ -109,6 +115,10 @@ class TrainConfig:
         require(self.leader == 1 or self.baseline == "shared", "leader",
                 "1 unless --baseline shared (only the shared baseline has a best rollout)",
                 self.leader)
+        require(self.augment in (1, 2, 4, 8), "augment", "1, 2, 4 or 8", self.augment)
+        require(self.augment == 1 or self.baseline == "shared", "augment",
+                "1 unless --baseline shared (the copies share the multi-start baseline)",
+                self.augment)
         for name in ("batch_size", "epochs", "val_size", "bl_eval_size", "eval_batch_size"):
             require(getattr(self, name) >= 1, name, ">= 1", getattr(self, name))
         require(self.epoch_size >= self.batch_size, "epoch_size", ">= batch_size", self.epoch_size)
@@ -240,14 +250,19 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         tic = time.perf_counter()
         for i in progress(range(cfg.epoch_size // cfg.batch_size), desc=f"epoch {epoch}"):
             inst = to_device(problem.generate(cfg.batch_size, cfg.size), cfg.device)
+            inst = augment(inst, problem.coord_keys, cfg.augment)  # (A * B, ...)
             first = problem.starts(inst, starts) if starts and cfg.first != "sampled" else None
             out = model.rollout(inst, k=max(starts, 1), greedy=False, first=first,
                                 score_first=cfg.first == "scored")
-            cost = problem.cost(inst, out.actions)  # (B, k)
-            value, aux_loss = baseline.eval(inst, cost if starts else cost[:, 0])
+            cost = problem.cost(inst, out.actions)  # (A * B, k)
+            # With --augment, one row holds every rollout of an instance over all its copies.
+            cost = by_instance(cost, cfg.augment) if starts else cost[:, 0]
+            value, aux_loss = baseline.eval(inst, cost)
             advantage = value.view_as(cost) - cost
-            if starts and cfg.leader != 1:
-                advantage = leader_reward(advantage, cfg.leader)
+            if starts:
+                if cfg.leader != 1:
+                    advantage = leader_reward(advantage, cfg.leader)
+                advantage = from_instance(advantage, cfg.augment)
             loss, _ = reinforce_loss(out.logp.flatten(), advantage.flatten())
             first_stats: dict[str, float] = {}
             if out.first_logp is not None:  # the first decision, judged over every start

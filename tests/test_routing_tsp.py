@@ -18,7 +18,7 @@ import problems.model as model_module
 from problems import TSP, load_solver
 from problems.base import gather_nodes
 from problems.data import VALIDATION_SEED, paper_dataset, read_tsplib, tsplib_length
-from problems.decoding import augment, decode
+from problems.decoding import augment, by_instance, decode, from_instance
 from problems.heuristics import (
     farthest_insertion,
     held_karp,
@@ -401,6 +401,42 @@ def test_train_config_rejects_bad_values() -> None:
         TrainConfig(baseline="shared", leader=0.5)
     with pytest.raises(ValueError, match="leader"):
         TrainConfig(leader=2.0)  # the greedy rollout baseline has no best rollout
+
+
+def test_by_instance_gathers_each_instances_copies_in_one_row() -> None:
+    x = torch.arange(12).view(6, 2)  # 3 copies of 2 instances, copy-major, 2 rollouts each
+    grouped = by_instance(x, 3)
+    assert grouped.tolist() == [[0, 1, 4, 5, 8, 9], [2, 3, 6, 7, 10, 11]]
+    assert torch.equal(from_instance(grouped, 3), x)
+    actions = torch.arange(24).view(6, 2, 2)
+    assert torch.equal(from_instance(by_instance(actions, 3), 3), actions)
+    assert by_instance(actions, 3)[1, 2].tolist() == [12, 13]  # instance 1, copy 1, rollout 0
+    with pytest.raises(ValueError, match="copies"):
+        by_instance(x, 4)
+
+
+def test_augmented_training_shares_one_baseline_across_the_copies(tmp_path, monkeypatch) -> None:
+    import problems.train as train_module
+    seen = []
+
+    def spy(logp, advantage, *args, **kwargs):
+        seen.append(advantage.detach().view(2 * 4, 3))  # (A * B, k)
+        return real(logp, advantage, *args, **kwargs)
+
+    real = train_module.reinforce_loss
+    monkeypatch.setattr(train_module, "reinforce_loss", spy)
+    train(TrainConfig(size=8, embed_dim=16, layers=1, batch_size=4, epoch_size=4, epochs=1,
+                      val_size=20, eval_batch_size=20, baseline="shared", starts=3, augment=2,
+                      seed=3, run_dir=str(tmp_path)))
+    advantage = seen[0]
+    per_instance = by_instance(advantage, 2).sum(1)
+    per_copy = advantage.sum(1)
+    torch.testing.assert_close(per_instance, torch.zeros(4))
+    assert per_copy.abs().max() > 1e-3  # each copy alone is judged against the pooled mean
+    with pytest.raises(ValueError, match="augment"):
+        TrainConfig(baseline="shared", augment=3)
+    with pytest.raises(ValueError, match="augment"):
+        TrainConfig(augment=2)  # the greedy rollout baseline has no rollouts to pool
 
 
 def test_leader_reward_reaches_the_gradient(tmp_path) -> None:
