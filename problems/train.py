@@ -76,8 +76,8 @@ class TrainConfig:
                           "instance (1, 2, 4 or 8; flips and rotations of the unit square, as "
                           "decode's augment), --starts rollouts on each, all judged against one "
                           "mean per instance (Sym-NCO's shared baseline, Kim et al. 2022), so "
-                          "the policy is pushed to solve every copy alike; costs copies times "
-                          "the rollouts per instance")
+                          "the policy is pushed to solve every copy alike; each copy is encoded "
+                          "and decoded on its own, so a step costs about A times as much")
     embed_dim: int = option(128, "model width (the paper: 128)")
     layers: int = option(3, "encoder layers (the paper: 3)")
     batch_size: int = option(512, "instances per gradient step")
