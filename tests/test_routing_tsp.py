@@ -581,3 +581,66 @@ def test_rollout_log_likelihood_equals_summing_step_by_step(name, float64) -> No
             assert got is None or not got.any()
         else:
             torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("name", ["tsp", "cvrp", "sdvrp", "op_dist", "pctsp"])
+def test_following_a_rollouts_actions_gives_its_log_probabilities(name) -> None:
+    torch.manual_seed(0)
+    problem = make_problem(name)
+    model = AttentionModel(problem, SMALL)
+    inst = problem.generate(4, 7)
+    first = problem.starts(inst, 3) if name == "tsp" else None
+    with torch.no_grad():
+        out = model.rollout(inst, k=3, greedy=False, first=first,
+                            generator=torch.Generator().manual_seed(1))
+        follow = out.actions[..., 1:] if first is not None else out.actions
+        followed = model.rollout(inst, k=3, first=first, follow=follow)
+    assert torch.equal(followed.actions, out.actions)
+    torch.testing.assert_close(followed.logp, out.logp)
+    with pytest.raises(ValueError, match="follow: its 2 nodes"):
+        model.rollout(inst, k=3, first=first, follow=follow[..., :2])
+
+
+def test_following_a_forbidden_node_is_an_error(tiny_model) -> None:
+    inst = TSP().generate(2, 5, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="mask forbids"):
+        tiny_model.rollout(inst, follow=torch.zeros(2, 1, 5, dtype=torch.long))  # node 0 twice
+
+
+def test_imitation_follows_the_best_multistart_solution_of_each_instance(tmp_path,
+                                                                         monkeypatch) -> None:
+    import problems.train as train_module
+    targets, imitated = [], []
+
+    def decode_spy(model, inst, strategy="greedy", *args, **kwargs):
+        result = decode(model, inst, strategy, *args, **kwargs)
+        if strategy == "multistart":
+            targets.append((inst["locs"], *result))
+        return result
+
+    def loss_spy(logp, advantage, *args, **kwargs):
+        if torch.equal(advantage, torch.ones_like(advantage)):
+            imitated.append(logp.detach())
+        return real(logp, advantage, *args, **kwargs)
+
+    real = train_module.reinforce_loss
+    monkeypatch.setattr(train_module, "decode", decode_spy)
+    monkeypatch.setattr(train_module, "reinforce_loss", loss_spy)
+    kw = dict(size=8, embed_dim=16, layers=1, batch_size=4, epoch_size=4, epochs=1, lr=1e-2,
+              val_size=20, eval_batch_size=20, baseline="shared", starts=3, augment=2, seed=3)
+    train(TrainConfig(imitate=0.5, run_dir=str(tmp_path / "imitate"), **kw))
+    locs, tours, costs = targets[0]
+    assert locs.shape == (4, 8, 2)  # the instances themselves, not their augmented copies
+    assert is_permutation(tours.numpy(), 8)
+    torch.testing.assert_close(costs, TSP().cost({"locs": locs}, tours.unsqueeze(1))[:, 0])
+    assert len(imitated) == 1 and imitated[0].shape == (4,) and (imitated[0] < 0).all()
+    targets.clear()
+    train(TrainConfig(run_dir=str(tmp_path / "plain"), **kw))
+    assert not targets  # only validation decodes greedily: no target is searched for
+    weights = [torch.load(tmp_path / run / "checkpoint.pt", weights_only=False)["model"]
+               for run in ("imitate", "plain")]
+    assert not all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    with pytest.raises(ValueError, match="imitate"):
+        TrainConfig(imitate=-1.0)
+    with pytest.raises(ValueError, match="imitate"):
+        TrainConfig(problem="spctsp", imitate=1.0)
