@@ -82,7 +82,7 @@ class TrainConfig:
                             "multi-start decode of the current policy (every start, no "
                             "gradients), with this weight on its negative log-likelihood, first "
                             "node included (expert iteration: the policy learns to find alone "
-                            "what its best start found, as in Luo et al. 2023's self-improved "
+                            "what its best start found, as in Luo et al. 2024's self-improved "
                             "learning); 0 = off; a step costs one such decode and one followed "
                             "rollout more")
     embed_dim: int = option(128, "model width (the paper: 128)")
