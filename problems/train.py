@@ -81,7 +81,8 @@ class TrainConfig:
     imitate: float = option(0.0, "also imitate each instance's best solution from a greedy "
                             "multi-start decode of the current policy (every start, no "
                             "gradients), with this weight on its negative log-likelihood, first "
-                            "node included (expert iteration: the policy learns to find alone "
+                            "node included; TSP tours are begun where greedy decoding begins "
+                            "(expert iteration: the policy learns to find alone "
                             "what its best start found, as in Luo et al. 2024's self-improved "
                             "learning); 0 = off; a step costs one such decode and one followed "
                             "rollout more")
@@ -283,6 +284,12 @@ def train(cfg: TrainConfig) -> dict[str, float]:
                                "train/first_entropy": stats["choice_entropy"]}
             if cfg.imitate:  # RAFT's loss on the best solution: every weight 1
                 target, _ = decode(model, batch, "multistart", batch_size=cfg.eval_batch_size)
+                if hasattr(problem, "rotate"):
+                    # A closed tour may begin anywhere: begin it where the policy's own greedy
+                    # tour does, so that the first decision keeps its target and every later
+                    # one is learnt in states greedy decoding reaches.
+                    own, _ = decode(model, batch, "greedy", batch_size=cfg.eval_batch_size)
+                    target = problem.rotate(target, own[:, 0])
                 followed = model.rollout(batch, follow=target.unsqueeze(1)).logp.flatten()
                 imitation, _ = reinforce_loss(followed, torch.ones_like(followed))
                 aux_loss = aux_loss + cfg.imitate * imitation

@@ -16,7 +16,7 @@ from hypothesis.extra.numpy import arrays
 import problems.decoding as decoding_module
 import problems.model as model_module
 from problems import TSP, load_solver
-from problems.base import gather_nodes
+from problems.base import gather_nodes, tour_length
 from problems.data import VALIDATION_SEED, paper_dataset, read_tsplib, tsplib_length
 from problems.decoding import augment, by_instance, decode, from_instance
 from problems.heuristics import (
@@ -607,36 +607,48 @@ def test_following_a_forbidden_node_is_an_error(tiny_model) -> None:
         tiny_model.rollout(inst, follow=torch.zeros(2, 1, 5, dtype=torch.long))  # node 0 twice
 
 
-def test_imitation_follows_the_best_multistart_solution_of_each_instance(tmp_path,
-                                                                         monkeypatch) -> None:
+def test_rotate_begins_each_closed_tour_at_the_given_node() -> None:
+    tours = torch.tensor([[0, 1, 2, 3, 4], [3, 1, 4, 0, 2]])
+    rotated = TSP().rotate(tours, torch.tensor([2, 3]))
+    assert rotated.tolist() == [[2, 3, 4, 0, 1], [3, 1, 4, 0, 2]]
+    locs = torch.rand(2, 5, 2)
+    torch.testing.assert_close(tour_length(locs, rotated[:, None]), tour_length(locs, tours[:, None]))
+
+
+def test_imitation_follows_the_best_multistart_tour_from_the_greedy_first_node(
+        tmp_path, monkeypatch) -> None:
     import problems.train as train_module
-    targets, imitated = [], []
+    decoded, followed = {}, []
 
     def decode_spy(model, inst, strategy="greedy", *args, **kwargs):
         result = decode(model, inst, strategy, *args, **kwargs)
-        if strategy == "multistart":
-            targets.append((inst["locs"], *result))
+        decoded.setdefault(strategy, (inst["locs"], *result))  # the first call of each
         return result
 
-    def loss_spy(logp, advantage, *args, **kwargs):
-        if torch.equal(advantage, torch.ones_like(advantage)):
-            imitated.append(logp.detach())
-        return real(logp, advantage, *args, **kwargs)
+    def rollout_spy(self, inst, *args, follow=None, **kwargs):
+        out = real(self, inst, *args, follow=follow, **kwargs)
+        if follow is not None:
+            followed.append((follow[:, 0], out.logp.detach()))
+        return out
 
-    real = train_module.reinforce_loss
+    real = AttentionModel.rollout
     monkeypatch.setattr(train_module, "decode", decode_spy)
-    monkeypatch.setattr(train_module, "reinforce_loss", loss_spy)
+    monkeypatch.setattr(AttentionModel, "rollout", rollout_spy)
     kw = dict(size=8, embed_dim=16, layers=1, batch_size=4, epoch_size=4, epochs=1, lr=1e-2,
               val_size=20, eval_batch_size=20, baseline="shared", starts=3, augment=2, seed=3)
     train(TrainConfig(imitate=0.5, run_dir=str(tmp_path / "imitate"), **kw))
-    locs, tours, costs = targets[0]
+    locs, best, best_cost = decoded["multistart"]
+    _, own, _ = decoded["greedy"]
     assert locs.shape == (4, 8, 2)  # the instances themselves, not their augmented copies
-    assert is_permutation(tours.numpy(), 8)
-    torch.testing.assert_close(costs, TSP().cost({"locs": locs}, tours.unsqueeze(1))[:, 0])
-    assert len(imitated) == 1 and imitated[0].shape == (4,) and (imitated[0] < 0).all()
-    targets.clear()
+    assert len(followed) == 1
+    tours, logp = followed[0]
+    assert is_permutation(tours.numpy(), 8) and (logp < 0).all()
+    assert torch.equal(tours[:, 0], own[:, 0])  # begun where greedy decoding begins
+    torch.testing.assert_close(tour_length(locs, tours[:, None])[:, 0], best_cost)
+    assert torch.equal(TSP().rotate(best, own[:, 0]), tours)
+    decoded.clear()
     train(TrainConfig(run_dir=str(tmp_path / "plain"), **kw))
-    assert not targets  # only validation decodes greedily: no target is searched for
+    assert "multistart" not in decoded  # without --imitate no target is searched for
     weights = [torch.load(tmp_path / run / "checkpoint.pt", weights_only=False)["model"]
                for run in ("imitate", "plain")]
     assert not all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
