@@ -80,12 +80,13 @@ class TrainConfig:
                           "and decoded on its own, so a step costs about A times as much")
     imitate: float = option(0.0, "also imitate each instance's best solution from a greedy "
                             "multi-start decode of the current policy (every start, no "
-                            "gradients), with this weight on its negative log-likelihood, first "
-                            "node included; TSP tours are begun where greedy decoding begins "
-                            "(expert iteration: the policy learns to find alone "
-                            "what its best start found, as in Luo et al. 2024's self-improved "
-                            "learning); 0 = off; a step costs one such decode and one followed "
-                            "rollout more")
+                            "gradients), with this weight on the negative log-likelihood of its "
+                            "decisions after the first; its first node is forced, since which "
+                            "start won is no choice to learn, and a TSP tour is begun where "
+                            "greedy decoding begins (expert iteration: the policy learns to "
+                            "find alone what its best start found, as in Luo et al. 2024's "
+                            "self-improved learning); 0 = off; a step costs one such decode and "
+                            "one followed rollout more")
     embed_dim: int = option(128, "model width (the paper: 128)")
     layers: int = option(3, "encoder layers (the paper: 3)")
     batch_size: int = option(512, "instances per gradient step")
@@ -286,11 +287,11 @@ def train(cfg: TrainConfig) -> dict[str, float]:
                 target, _ = decode(model, batch, "multistart", batch_size=cfg.eval_batch_size)
                 if hasattr(problem, "rotate"):
                     # A closed tour may begin anywhere: begin it where the policy's own greedy
-                    # tour does, so that the first decision keeps its target and every later
-                    # one is learnt in states greedy decoding reaches.
+                    # tour does, so its decisions are learnt in states greedy decoding reaches.
                     own, _ = decode(model, batch, "greedy", batch_size=cfg.eval_batch_size)
                     target = problem.rotate(target, own[:, 0])
-                followed = model.rollout(batch, follow=target.unsqueeze(1)).logp.flatten()
+                followed = model.rollout(batch, first=target[:, :1],
+                                         follow=target[:, None, 1:]).logp.flatten()
                 imitation, _ = reinforce_loss(followed, torch.ones_like(followed))
                 aux_loss = aux_loss + cfg.imitate * imitation
                 extra_stats["loss/imitate"] = float(imitation.detach())

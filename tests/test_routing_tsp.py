@@ -628,7 +628,7 @@ def test_imitation_follows_the_best_multistart_tour_from_the_greedy_first_node(
     def rollout_spy(self, inst, *args, follow=None, **kwargs):
         out = real(self, inst, *args, follow=follow, **kwargs)
         if follow is not None:
-            followed.append((follow[:, 0], out.logp.detach()))
+            followed.append((out.actions[:, 0], out.logp.detach(), kwargs.get("first")))
         return out
 
     real = AttentionModel.rollout
@@ -641,8 +641,9 @@ def test_imitation_follows_the_best_multistart_tour_from_the_greedy_first_node(
     _, own, _ = decoded["greedy"]
     assert locs.shape == (4, 8, 2)  # the instances themselves, not their augmented copies
     assert len(followed) == 1
-    tours, logp = followed[0]
+    tours, logp, first = followed[0]
     assert is_permutation(tours.numpy(), 8) and (logp < 0).all()
+    assert torch.equal(first, tours[:, :1])  # forced: the first decision is not imitated
     assert torch.equal(tours[:, 0], own[:, 0])  # begun where greedy decoding begins
     torch.testing.assert_close(tour_length(locs, tours[:, None])[:, 0], best_cost)
     assert torch.equal(TSP().rotate(best, own[:, 0]), tours)
