@@ -299,7 +299,6 @@ class AttentionModel(nn.Module):
         first: Tensor | None = None,
         generator: torch.Generator | None = None,
         score_first: bool = False,
-        follow: Tensor | None = None,
     ) -> Rollout:
         """Decode ``k`` solutions per instance.
 
@@ -312,10 +311,6 @@ class AttentionModel(nn.Module):
             generator: for sampling; ``None`` uses the global RNG.
             score_first: with ``first``, also return the policy's own log-probabilities
                 of every first node (``Rollout.first_logp``), to train that choice.
-            follow: ``(B, k, T)`` node sequences to take instead of choosing (teacher
-                forcing, e.g. to imitate the best solution a search found); ``logp`` is then
-                their log-probability under the policy. With ``first``, they hold the
-                nodes after it.
         """
         cache = self.encode(inst)
         problem = self.problem
@@ -334,23 +329,11 @@ class AttentionModel(nn.Module):
         while not problem.finished(state):
             dynamic = problem.dynamic(state) if self.project_dynamic is not None else None
             lp = self.log_probs(cache, problem.context(state), problem.mask(state), dynamic)
-            if follow is not None:
-                action = self._followed(follow, len(actions) - (first is not None))
-            else:
-                action = lp.argmax(dim=-1) if greedy else sample_nodes(lp, generator)
+            action = lp.argmax(dim=-1) if greedy else sample_nodes(lp, generator)
             logp = logp + lp.gather(2, action.unsqueeze(-1)).squeeze(-1)
             state = problem.step(state, action)
             actions.append(action)
-        if follow is not None and bool(torch.isinf(logp).any()):
-            raise ValueError("follow: a sequence takes a node that its state's mask forbids")
         return Rollout(actions=torch.stack(actions, dim=-1), logp=logp, first_logp=first_logp)
-
-    @staticmethod
-    def _followed(follow: Tensor, step: int) -> Tensor:
-        if step >= follow.shape[-1]:
-            raise ValueError(f"follow: its {follow.shape[-1]} nodes per sequence end before "
-                             "every solution is complete")
-        return follow[..., step]
 
 
 class AttentionCritic(nn.Module):

@@ -78,15 +78,6 @@ class TrainConfig:
                           "mean per instance (Sym-NCO's shared baseline, Kim et al. 2022), so "
                           "the policy is pushed to solve every copy alike; each copy is encoded "
                           "and decoded on its own, so a step costs about A times as much")
-    imitate: float = option(0.0, "also imitate each instance's best solution from a greedy "
-                            "multi-start decode of the current policy (every start, no "
-                            "gradients), with this weight on the negative log-likelihood of its "
-                            "decisions after the first; its first node is forced, since which "
-                            "start won is no choice to learn, and a TSP tour is begun where "
-                            "greedy decoding begins (expert iteration: the policy learns to "
-                            "find alone what its best start found, as in Luo et al. 2024's "
-                            "self-improved learning); 0 = off; a step costs one such decode and "
-                            "one followed rollout more")
     embed_dim: int = option(128, "model width (the paper: 128)")
     layers: int = option(3, "encoder layers (the paper: 3)")
     batch_size: int = option(512, "instances per gradient step")
@@ -128,10 +119,6 @@ class TrainConfig:
         require(self.augment == 1 or self.baseline == "shared", "augment",
                 "1 unless --baseline shared (the copies share the multi-start baseline)",
                 self.augment)
-        require(self.imitate >= 0, "imitate", ">= 0", self.imitate)
-        require(self.imitate == 0 or self.problem != "spctsp", "imitate",
-                "0 for spctsp (a multi-start decode of a stochastic problem would pick its best "
-                "from prizes that the other rollouts revealed)", self.imitate)
         for name in ("batch_size", "epochs", "val_size", "bl_eval_size", "eval_batch_size"):
             require(getattr(self, name) >= 1, name, ">= 1", getattr(self, name))
         require(self.epoch_size >= self.batch_size, "epoch_size", ">= batch_size", self.epoch_size)
@@ -262,8 +249,8 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         model.train()
         tic = time.perf_counter()
         for i in progress(range(cfg.epoch_size // cfg.batch_size), desc=f"epoch {epoch}"):
-            batch = to_device(problem.generate(cfg.batch_size, cfg.size), cfg.device)
-            inst = augment(batch, problem.coord_keys, cfg.augment)  # (A * B, ...)
+            inst = to_device(problem.generate(cfg.batch_size, cfg.size), cfg.device)
+            inst = augment(inst, problem.coord_keys, cfg.augment)  # (A * B, ...)
             first = problem.starts(inst, starts) if starts and cfg.first != "sampled" else None
             out = model.rollout(inst, k=max(starts, 1), greedy=False, first=first,
                                 score_first=cfg.first == "scored")
@@ -277,24 +264,12 @@ def train(cfg: TrainConfig) -> dict[str, float]:
                     advantage = leader_reward(advantage, cfg.leader)
                 advantage = from_instance(advantage, cfg.augment)
             loss, _ = reinforce_loss(out.logp.flatten(), advantage.flatten())
-            extra_stats: dict[str, float] = {}
+            first_stats: dict[str, float] = {}
             if out.first_logp is not None:  # the first decision, judged over every start
                 choice, stats = all_action_loss(out.first_logp.gather(1, first), advantage)
                 aux_loss = aux_loss + choice
-                extra_stats = {"loss/first": stats["loss/choice"],
+                first_stats = {"loss/first": stats["loss/choice"],
                                "train/first_entropy": stats["choice_entropy"]}
-            if cfg.imitate:  # RAFT's loss on the best solution: every weight 1
-                target, _ = decode(model, batch, "multistart", batch_size=cfg.eval_batch_size)
-                if hasattr(problem, "rotate"):
-                    # A closed tour may begin anywhere: begin it where the policy's own greedy
-                    # tour does, so its decisions are learnt in states greedy decoding reaches.
-                    own, _ = decode(model, batch, "greedy", batch_size=cfg.eval_batch_size)
-                    target = problem.rotate(target, own[:, 0])
-                followed = model.rollout(batch, first=target[:, :1],
-                                         follow=target[:, None, 1:]).logp.flatten()
-                imitation, _ = reinforce_loss(followed, torch.ones_like(followed))
-                aux_loss = aux_loss + cfg.imitate * imitation
-                extra_stats["loss/imitate"] = float(imitation.detach())
             optimizer.zero_grad()
             (loss + aux_loss).backward()
             grad_norm = nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
@@ -306,7 +281,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
             if i % 10 == 0:
                 logger.log({"train/cost": float(cost.mean()), "baseline/value": float(value.mean()),
                             "train/grad_norm": float(grad_norm), "loss/policy": float(loss.detach()),
-                            "train/lr": optimizer.param_groups[0]["lr"], **extra_stats}, seen)
+                            "train/lr": optimizer.param_groups[0]["lr"], **first_stats}, seen)
         wall += time.perf_counter() - tic
         scheduler.step()
         metrics = dict(baseline.epoch_callback(model, epoch))

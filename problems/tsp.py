@@ -75,13 +75,6 @@ class TSP:
     def cost(self, inst: Instance, tours: Tensor) -> Tensor:
         return tour_length(inst["locs"], tours)
 
-    def rotate(self, tours: Tensor, first: Tensor) -> Tensor:
-        """The same closed tours ``(B, n)``, each begun at its node ``first`` ``(B,)``
-        (problems.train's ``--imitate`` starts its targets where greedy decoding starts)."""
-        n = tours.shape[-1]
-        shift = (tours == first.unsqueeze(-1)).long().argmax(dim=-1, keepdim=True)
-        return tours.gather(-1, (torch.arange(n, device=tours.device) + shift) % n)
-
     def check(self, inst: Instance, tours: Tensor) -> None:
         n = inst["locs"].shape[1]
         if tours.shape[-1] != n:

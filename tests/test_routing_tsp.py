@@ -16,7 +16,7 @@ from hypothesis.extra.numpy import arrays
 import problems.decoding as decoding_module
 import problems.model as model_module
 from problems import TSP, load_solver
-from problems.base import gather_nodes, tour_length
+from problems.base import gather_nodes
 from problems.data import VALIDATION_SEED, paper_dataset, read_tsplib, tsplib_length
 from problems.decoding import augment, by_instance, decode, from_instance
 from problems.heuristics import (
@@ -581,79 +581,3 @@ def test_rollout_log_likelihood_equals_summing_step_by_step(name, float64) -> No
             assert got is None or not got.any()
         else:
             torch.testing.assert_close(got, want)
-
-
-@pytest.mark.parametrize("name", ["tsp", "cvrp", "sdvrp", "op_dist", "pctsp"])
-def test_following_a_rollouts_actions_gives_its_log_probabilities(name) -> None:
-    torch.manual_seed(0)
-    problem = make_problem(name)
-    model = AttentionModel(problem, SMALL)
-    inst = problem.generate(4, 7)
-    first = problem.starts(inst, 3) if name == "tsp" else None
-    with torch.no_grad():
-        out = model.rollout(inst, k=3, greedy=False, first=first,
-                            generator=torch.Generator().manual_seed(1))
-        follow = out.actions[..., 1:] if first is not None else out.actions
-        followed = model.rollout(inst, k=3, first=first, follow=follow)
-    assert torch.equal(followed.actions, out.actions)
-    torch.testing.assert_close(followed.logp, out.logp)
-    with pytest.raises(ValueError, match="follow: its 2 nodes"):
-        model.rollout(inst, k=3, first=first, follow=follow[..., :2])
-
-
-def test_following_a_forbidden_node_is_an_error(tiny_model) -> None:
-    inst = TSP().generate(2, 5, generator=torch.Generator().manual_seed(0))
-    with pytest.raises(ValueError, match="mask forbids"):
-        tiny_model.rollout(inst, follow=torch.zeros(2, 1, 5, dtype=torch.long))  # node 0 twice
-
-
-def test_rotate_begins_each_closed_tour_at_the_given_node() -> None:
-    tours = torch.tensor([[0, 1, 2, 3, 4], [3, 1, 4, 0, 2]])
-    rotated = TSP().rotate(tours, torch.tensor([2, 3]))
-    assert rotated.tolist() == [[2, 3, 4, 0, 1], [3, 1, 4, 0, 2]]
-    locs = torch.rand(2, 5, 2)
-    torch.testing.assert_close(tour_length(locs, rotated[:, None]), tour_length(locs, tours[:, None]))
-
-
-def test_imitation_follows_the_best_multistart_tour_from_the_greedy_first_node(
-        tmp_path, monkeypatch) -> None:
-    import problems.train as train_module
-    decoded, followed = {}, []
-
-    def decode_spy(model, inst, strategy="greedy", *args, **kwargs):
-        result = decode(model, inst, strategy, *args, **kwargs)
-        decoded.setdefault(strategy, (inst["locs"], *result))  # the first call of each
-        return result
-
-    def rollout_spy(self, inst, *args, follow=None, **kwargs):
-        out = real(self, inst, *args, follow=follow, **kwargs)
-        if follow is not None:
-            followed.append((out.actions[:, 0], out.logp.detach(), kwargs.get("first")))
-        return out
-
-    real = AttentionModel.rollout
-    monkeypatch.setattr(train_module, "decode", decode_spy)
-    monkeypatch.setattr(AttentionModel, "rollout", rollout_spy)
-    kw = dict(size=8, embed_dim=16, layers=1, batch_size=4, epoch_size=4, epochs=1, lr=1e-2,
-              val_size=20, eval_batch_size=20, baseline="shared", starts=3, augment=2, seed=3)
-    train(TrainConfig(imitate=0.5, run_dir=str(tmp_path / "imitate"), **kw))
-    locs, best, best_cost = decoded["multistart"]
-    _, own, _ = decoded["greedy"]
-    assert locs.shape == (4, 8, 2)  # the instances themselves, not their augmented copies
-    assert len(followed) == 1
-    tours, logp, first = followed[0]
-    assert is_permutation(tours.numpy(), 8) and (logp < 0).all()
-    assert torch.equal(first, tours[:, :1])  # forced: the first decision is not imitated
-    assert torch.equal(tours[:, 0], own[:, 0])  # begun where greedy decoding begins
-    torch.testing.assert_close(tour_length(locs, tours[:, None])[:, 0], best_cost)
-    assert torch.equal(TSP().rotate(best, own[:, 0]), tours)
-    decoded.clear()
-    train(TrainConfig(run_dir=str(tmp_path / "plain"), **kw))
-    assert "multistart" not in decoded  # without --imitate no target is searched for
-    weights = [torch.load(tmp_path / run / "checkpoint.pt", weights_only=False)["model"]
-               for run in ("imitate", "plain")]
-    assert not all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
-    with pytest.raises(ValueError, match="imitate"):
-        TrainConfig(imitate=-1.0)
-    with pytest.raises(ValueError, match="imitate"):
-        TrainConfig(problem="spctsp", imitate=1.0)
